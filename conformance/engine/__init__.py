@@ -1,0 +1,1 @@
+"""How the suite talks and judges: recording HTTP client, verdicts, checks, results."""

@@ -1,0 +1,69 @@
+"""What a case holds in its hands: the target, bound to the case's wire log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.engine.client import Client, Exchange, Headers
+from conformance.engine.settings import Settings
+from conformance.spec import signing
+from conformance.spec.jsontext import STYLES, TextStyle, render
+
+
+@dataclass(frozen=True)
+class Target:
+    """A system under test: where it is and the credentials it expects."""
+
+    url: str
+    client_id: str
+    client_key: str
+    embedded: bool
+
+
+class CrmWebhook:
+    """The suite as a PBX: POSTs ``call_events`` to ``{crm-url}/call_events`` (section 1.3)."""
+
+    def __init__(self, client: Client, target: Target, settings: Settings, log: list[Exchange],
+                 notes: list[str]) -> None:
+        self.client = client
+        self.target = target
+        self.settings = settings
+        self.log = log
+        self.notes = notes
+        self.url = f"{target.url}/call_events"
+
+    def note(self, text: str) -> None:
+        """Something worth reading in the case's detail even when it passes."""
+        self.notes.append(text)
+
+    @staticmethod
+    def body(doc: Any, style: TextStyle | str = "raw-utf8") -> bytes:
+        return render(doc, STYLES[style] if isinstance(style, str) else style)
+
+    def sign(self, body: bytes, *, client_id: str | None = None, key: str | None = None) -> str:
+        return signing.sign(client_id or self.target.client_id, body, key or self.target.client_key)
+
+    def headers(self, body: bytes, *, client_id: str | None = None,
+                sign: str | None = None) -> Headers:
+        """The headers of section 1.4.1, correctly signed unless ``sign`` is given."""
+        cid = self.target.client_id if client_id is None else client_id
+        return [
+            ("Content-Type", "application/json"),
+            (signing.CLIENT_ID_HEADER, cid),
+            (signing.SIGN_HEADER, self.sign(body) if sign is None else sign),
+        ]
+
+    def post(self, body: bytes, headers: Headers, *, method: str = "POST") -> Exchange:
+        ex = self.client.send(method, self.url, body, headers)
+        self.log.append(ex)
+        return ex
+
+    def notify(self, doc: Any, style: TextStyle | str = "raw-utf8") -> Exchange:
+        """One correctly signed notification."""
+        body = self.body(doc, style)
+        return self.post(body, self.headers(body))
+
+    def raw(self, body: bytes) -> Exchange:
+        """Arbitrary bytes, correctly signed: what is judged is the content."""
+        return self.post(body, self.headers(body))

@@ -1,0 +1,227 @@
+"""The pytest plugin: options, fixtures, verdicts, report header and results.json.
+
+Registered by the repository's ``conftest.py``. It only acts on items marked
+``vats_case`` (the cases under ``conformance/roles``); the self-tests under
+``tests/`` see its options and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from conformance import __version__
+from conformance.engine import results, settings
+from conformance.engine.client import Client, Exchange
+from conformance.engine.drivers import CrmWebhook, Target
+from conformance.engine.results import CaseResult
+from conformance.engine.settings import Settings
+from conformance.engine.verdict import RANK, CaseInfo, Finding, Verdict
+
+SETTINGS = pytest.StashKey[Settings]()
+RUN = pytest.StashKey["Run"]()
+LOG = pytest.StashKey[list[Exchange]]()
+NOTES = pytest.StashKey[list[str]]()
+RESULT = pytest.StashKey[CaseResult]()
+
+
+class Run:
+    """What one session collects."""
+
+    def __init__(self) -> None:
+        self.results: list[CaseResult] = []
+        self.started = time.time()
+        self.targets: dict[str, Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vats", "VATS Integration API conformance")
+    for option, env, help_text in settings.OPTIONS:
+        suffix = f" [env {env}]" if env else ""
+        group.addoption(option, default=None, help=help_text + suffix)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "vats_case(info): a conformance case (set by @case)")
+    config.stash[SETTINGS] = settings.from_config(config)
+    config.stash[RUN] = Run()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    s = config.stash[SETTINGS]
+    crm = s.crm_url or "embedded reference CRM on 127.0.0.1"
+    return [
+        f"vats-conformance {__version__}: profile {s.profile}, seed {s.seed}, "
+        f"examples {s.examples}, sut-timeout {s.sut_timeout:g} s, fail-on {s.fail_on}",
+        f"crm-webhook target: {crm} (client id {s.client_id})",
+    ]
+
+
+# -- fixtures ---------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def vats_settings(pytestconfig: pytest.Config) -> Settings:
+    return pytestconfig.stash[SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def http_client(vats_settings: Settings) -> Iterator[Client]:
+    client = Client(vats_settings.sut_timeout)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def crm_target(vats_settings: Settings, pytestconfig: pytest.Config) -> Iterator[Target]:
+    """The CRM under test: ``--crm-url``, or the reference CRM started on loopback."""
+    s = vats_settings
+    run = pytestconfig.stash[RUN]
+    if s.crm_url:
+        run.targets["crm_url"] = s.crm_url
+        run.targets["crm_embedded"] = False
+        yield Target(s.crm_url, s.client_id, s.client_key, embedded=False)
+        return
+    from conformance.reference.crm import ReferenceCrm
+    from conformance.reference.server import serve
+
+    running = serve(ReferenceCrm(s.client_id, s.client_key))
+    run.targets["crm_url"] = running.url
+    run.targets["crm_embedded"] = True
+    try:
+        yield Target(running.url, s.client_id, s.client_key, embedded=True)
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def wire_log(request: pytest.FixtureRequest) -> list[Exchange]:
+    """The exchanges of the running case, recorded for its verdict."""
+    return request.node.stash.setdefault(LOG, [])
+
+
+@pytest.fixture
+def case_notes(request: pytest.FixtureRequest) -> list[str]:
+    """Observations of the running case, kept in its detail whatever the verdict."""
+    return request.node.stash.setdefault(NOTES, [])
+
+
+@pytest.fixture
+def crm(http_client: Client, crm_target: Target, vats_settings: Settings,
+        wire_log: list[Exchange], case_notes: list[str]) -> CrmWebhook:
+    return CrmWebhook(http_client, crm_target, vats_settings, wire_log, case_notes)
+
+
+# -- verdicts ---------------------------------------------------------------
+
+def case_info(item: pytest.Item) -> CaseInfo | None:
+    marker = item.get_closest_marker("vats_case")
+    return marker.args[0] if marker else None
+
+
+def case_id(item: pytest.Item, info: CaseInfo) -> str:
+    callspec = getattr(item, "callspec", None)
+    return f"{info.id}[{callspec.id}]" if callspec else info.id
+
+
+def _judge(call: pytest.CallInfo[None], s: Settings) -> tuple[Verdict, str]:
+    if call.excinfo is None:
+        return Verdict.PASS, ""
+    exc = call.excinfo.value
+    if isinstance(exc, Finding):
+        notes = "\n".join(getattr(exc, "__notes__", []))
+        return exc.verdict, str(exc) + (f"\n{notes}" if notes else "")
+    if call.excinfo.errisinstance(pytest.skip.Exception):
+        return Verdict.SKIP, str(getattr(exc, "msg", exc))
+    return Verdict.FAIL, f"suite error: {type(exc).__name__}: {exc}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    info = case_info(item)
+    if info is None:
+        return
+    if call.when == "setup" and call.excinfo is None:
+        return
+    if call.when == "teardown" and (call.excinfo is None or RESULT in item.stash):
+        return
+    s = item.config.stash[SETTINGS]
+    verdict, detail = _judge(call, s)
+    detail = results.redact("\n".join([detail, *item.stash.get(NOTES, [])]).strip(), s.secrets)
+    result = CaseResult(info, case_id(item, info), verdict, detail, list(item.stash.get(LOG, [])))
+    item.stash[RESULT] = result
+    item.config.stash[RUN].results.append(result)
+    report.vats_verdict = str(verdict)  # type: ignore[attr-defined]
+    if verdict in (Verdict.PASS, Verdict.SKIP):
+        return
+    if RANK[verdict] >= RANK[s.fail_on]:
+        report.outcome = "failed"
+        report.longrepr = results.redact(
+            f"[{result.case_id}] {verdict}: {info.requirement}\n{detail}", s.secrets)
+    else:
+        report.outcome = "passed"
+        report.longrepr = None
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    verdict = getattr(report, "vats_verdict", None)
+    if report.when != "call" or verdict not in ("non-strict", "info"):
+        return None
+    if report.outcome == "failed":
+        return "failed", "N", "NON-STRICT"
+    return verdict, verdict[0].upper(), verdict.upper()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    run = config.stash[RUN]
+    if not run.results:
+        return
+    s = config.stash[SETTINGS]
+    counts = results.summary(run.results)
+    line = ", ".join(f"{n} {v}" for v, n in counts.items())
+    terminalreporter.write_sep("=", "vats-conformance")
+    for r in run.results:
+        if r.verdict in (Verdict.NON_STRICT, Verdict.INFO):
+            first = r.detail.splitlines()[-1] if r.detail else ""
+            terminalreporter.write_line(results.redact(f"{r.verdict.upper():>10} {r.case_id}: {first}", s.secrets))
+    terminalreporter.write_line(f"verdicts: {line}")
+    terminalreporter.write_line(f"seed {s.seed} (replay with --seed {s.seed}); "
+                                f"results: {s.report_dir / 'results.json'}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    run = config.stash[RUN]
+    if not run.results:
+        return
+    s = config.stash[SETTINGS]
+    finished = time.time()
+    ordered = sorted(run.results, key=lambda r: r.case_id)
+    document = {
+        "suite": {"name": "vats-conformance", "version": __version__},
+        "target": {**run.targets, "client_id": s.client_id},
+        "profile": s.profile,
+        "seed": s.seed,
+        "settings": {"sut_timeout_s": s.sut_timeout, "examples": s.examples, "fail_on": str(s.fail_on)},
+        "started": datetime.fromtimestamp(run.started, UTC).isoformat(timespec="seconds"),
+        "duration_s": round(finished - run.started, 3),
+        "requests": sum(len(r.exchanges) for r in run.results),
+        "latency_ms": results.latency(run.results),
+        "summary": results.summary(run.results),
+        "cases": [r.to_json() for r in ordered],
+    }
+    try:
+        results.write(s.report_dir / "results.json", document, s.secrets)
+    except OSError as exc:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        config.get_terminal_writer().line(f"ERROR: cannot write {s.report_dir}/results.json: {exc}")
+        return
+    worst = max(RANK[r.verdict] for r in run.results)
+    if worst >= RANK[s.fail_on]:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,1 @@
+"""Reference implementations: the embedded default systems under test."""

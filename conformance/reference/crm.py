@@ -1,0 +1,189 @@
+"""Reference CRM receiver of ``call_events`` (section 1.3, 1.4, Table А.2).
+
+What a correct, robust external system does with a notification, one step per
+method so that the self-tests' broken receivers can each replace exactly one:
+
+    route -> method -> size -> identity -> signature -> JSON -> schema -> record
+
+Answers: 200 ``{"result": 0, "resultMessage": "accepted"}``; 403 for a wrong
+or missing identity or signature (checked before the body is even parsed);
+400 for a body that is not a notification; 404/405/413 for the wrong path,
+method or size. Never a 5xx, never a hang (every socket has a timeout).
+Accepts every shape of every reading and the field profile, unknown fields,
+duplicates and out-of-order deliveries: a receiver must not lose a call
+because the PBX retried or a packet was late.
+
+Run on its own::
+
+    VATS_CLIENT_ID=... VATS_CLIENT_KEY=... vats-reference-crm --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request
+
+from conformance.spec import schemas, signing
+
+MAX_BODY = 1 << 20
+MAX_SESSIONS = 10_000
+
+
+@dataclass
+class Answer:
+    status: int
+    message: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def body(self) -> bytes:
+        result = 0 if self.status < 300 else 1
+        return json.dumps({"result": result, "resultMessage": self.message}).encode()
+
+
+class BadNotification(ValueError):
+    """The body is not a ``call_events`` notification."""
+
+
+class ReferenceCrm:
+    """A WSGI app; each step below is one decision a receiver makes."""
+
+    def __init__(self, client_id: str, client_key: str, *, base_path: str = "",
+                 log: Callable[[str], None] | None = None) -> None:
+        self.client_id = client_id
+        self._key = client_key
+        self.path = base_path.rstrip("/") + "/call_events"
+        self.log = log
+        self._lock = threading.Lock()
+        self.sessions: OrderedDict[str, list[str]] = OrderedDict()
+
+    # -- WSGI ---------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            answer = self.handle(request)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence answers, never crashes
+            answer = Answer(500, f"internal error: {type(exc).__name__}")
+        body = answer.body()
+        headers = [("Content-Type", "application/json; charset=utf-8"),
+                   ("Content-Length", str(len(body))), *answer.headers]
+        start_response(f"{answer.status} {_REASONS.get(answer.status, 'Status')}", headers)
+        if self.log:
+            self.log(f"{request.method} {request.path} -> {answer.status} {answer.message}")
+        return [body]
+
+    def handle(self, request: Request) -> Answer:
+        if request.path != self.path:
+            return Answer(404, f"no such method; notifications go to {self.path}")
+        if request.method != "POST":
+            return Answer(405, "call_events is sent with POST (1.4.1)", [("Allow", "POST")])
+        try:
+            body = self.read_body(request)
+        except RequestEntityTooLarge:
+            return Answer(413, f"body larger than {MAX_BODY} bytes")
+        if not self.identity_ok(request):
+            return Answer(403, "unknown or missing X-Client-ID (1.4.1)")
+        if not self.signature_ok(request, body):
+            return Answer(403, "X-Client-Sign does not match sha256hex(id + body + key) (1.4.2)")
+        try:
+            doc = self.parse(body)
+        except BadNotification as exc:
+            return Answer(400, str(exc))
+        problems = self.validate(doc)
+        if problems:
+            return Answer(400, "; ".join(problems[:5]))
+        return self.record(doc)
+
+    # -- the steps ----------------------------------------------------------
+    def read_body(self, request: Request) -> bytes:
+        request.max_content_length = MAX_BODY
+        return request.get_data(cache=False)
+
+    def identity_ok(self, request: Request) -> bool:
+        return request.headers.get(signing.CLIENT_ID_HEADER) == self.client_id
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        # Always the configured id, never the one the request claims.
+        return signing.verify(self.client_id, body, self._key, request.headers.get(signing.SIGN_HEADER))
+
+    def parse(self, body: bytes) -> Any:
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise BadNotification(f"body is not UTF-8: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise BadNotification(f"body is not JSON: {exc}") from None
+        except RecursionError:
+            raise BadNotification("body nests too deeply") from None
+        if not isinstance(doc, dict):
+            raise BadNotification(f"a notification is a JSON object, not {type(doc).__name__}")
+        return doc
+
+    def validate(self, doc: dict[str, Any]) -> list[str]:
+        # Every shape either reading of the guide allows, and the field shapes.
+        return schemas.errors("call_events", doc, "field")
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        """Remember the call; duplicates and late arrivals are simply added."""
+        with self._lock:
+            states = self.sessions.setdefault(doc["session_id"], [])
+            states.append(str(doc["state"]))
+            self.sessions.move_to_end(doc["session_id"])
+            while len(self.sessions) > MAX_SESSIONS:
+                self.sessions.popitem(last=False)
+        return Answer(200, "accepted")
+
+
+_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
+            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+            409: "Conflict", 413: "Content Too Large", 500: "Internal Server Error"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: ``vats-reference-crm`` / ``python -m conformance.reference.crm``."""
+    from conformance.reference.server import serve
+
+    parser = argparse.ArgumentParser(
+        prog="vats-reference-crm",
+        description="Reference receiver of VATS call_events notifications, for trying the suite "
+                    "or a PBX against. The key is read from VATS_CLIENT_KEY unless given.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    parser.add_argument("--base-path", default="", help="path prefix before /call_events")
+    parser.add_argument("--client-id", default=os.environ.get("VATS_CLIENT_ID"),
+                        help="X-Client-ID to accept (default $VATS_CLIENT_ID)")
+    parser.add_argument("--client-key", default=os.environ.get("VATS_CLIENT_KEY"),
+                        help="signing key (default $VATS_CLIENT_KEY; prefer the variable)")
+    args = parser.parse_args(argv)
+    if not args.client_id or not args.client_key:
+        parser.error("a client id and key are required: --client-id/--client-key or "
+                     "VATS_CLIENT_ID/VATS_CLIENT_KEY")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    app = ReferenceCrm(args.client_id, args.client_key, base_path=args.base_path,
+                       log=lambda line: print(line, flush=True))
+    try:
+        running = serve(app, args.host, args.port)
+    except OSError as exc:
+        print(f"vats-reference-crm: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    print(f"vats-reference-crm: listening on {running.url}{app.path}", flush=True)
+    try:
+        running.thread.join()
+    except KeyboardInterrupt:
+        running.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""What every case of the CRM-webhook role shares."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from conformance.engine.verdict import case
+from conformance.spec import examples
+
+ROLE = "crm-webhook"
+
+#: ``@crm_case(id, section=..., title=..., requirement=...)``
+crm_case = functools.partial(case, role=ROLE)
+
+
+def notification(**changes: Any) -> dict[str, Any]:
+    """The guide's disconnected example (А.2), with ``changes`` applied; None removes a field."""
+    doc: dict[str, Any] = examples.value("call_events.disconnected")
+    for key, val in changes.items():
+        if val is None:
+            doc.pop(key, None)
+        else:
+            doc[key] = val
+    return doc
+
+
+#: One party of each kind, in the shapes of the guide's examples (А.2).
+_EXTERNAL = {"number": "+74951234567"}
+_DOMAIN = {"number": "+74991234567"}
+_USER = {"number": "user@domain.ru", "pin": 317}
+_USER2 = {"number": "sip:user2@domain.ru", "pin": 318}
+_ENDS = {
+    "incoming": (_EXTERNAL, _USER),
+    "outbound": (_USER, _EXTERNAL),
+    "internal": (_USER, _USER2),
+}
+
+
+def sample(state: str, call_type: str) -> dict[str, Any]:
+    """A notification of ``state`` for a ``call_type`` call, carrying every field А.2 gives it."""
+    from conformance.spec.lifecycle import carries
+
+    caller, callee = _ENDS[call_type]
+    if call_type == "incoming" and state == "new":
+        callee = _DOMAIN
+    doc: dict[str, Any] = {
+        "state": state, "type": call_type, "session_id": f"76981273981{len(state)}{len(call_type)}",
+        "timestamp": "1511753600", "from_number": caller["number"],
+        "request_number": callee["number"],
+    }
+    optional = {"from_pin": caller.get("pin"), "request_pin": callee.get("pin"),
+                "disconnect_reason": "Отбой вызывающего абонента", "is_record": True}
+    for field, value in optional.items():
+        if value is not None and carries(field, state, call_type):
+            doc[field] = value
+    return doc

@@ -1,0 +1,64 @@
+"""Section 3.2.1 "Таймаут, сек": the PBX waits a bounded time for each answer.
+
+    "время в секундах, в течение которого Интеграционный API ожидает ответ на
+    свои запросы/уведомления"
+
+The guide gives no default (E12); the suite waits ``--sut-timeout`` (5 s by
+default) for every answer of every case, and these cases look at latency
+directly.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from hypothesis import strategies as st
+
+from conformance.engine import checks
+from conformance.engine.client import Exchange
+from conformance.engine.drivers import CrmWebhook
+from conformance.engine.explore import sample
+from conformance.engine.results import percentiles
+from conformance.roles.crm_webhook._common import crm_case
+from conformance.spec import lifecycle
+
+SEQUENTIAL = 30
+BURST_CALLS = 20
+
+
+def _calls(count: int, seed_value: int) -> list[list[dict[str, object]]]:
+    """``count`` whole calls with distinct session ids, the same on every run with this seed."""
+    unique = st.lists(lifecycle.calls(scenario="answered"), min_size=count, max_size=count,
+                      unique_by=lambda call: call[0]["session_id"])
+    return sample(unique, seed_value=seed_value)
+
+
+@crm_case("crm.timing.latency", section="3.2.1",
+          title="Answers come within the timeout, and their latency is recorded",
+          requirement="Each notification is answered within the PBX's timeout (--sut-timeout).")
+def test_latency_recorded(crm: CrmWebhook) -> None:
+    log: list[Exchange] = []
+    for call in _calls(SEQUENTIAL // 3, crm.settings.seed):
+        for doc in call:
+            ex = crm.notify(doc)
+            checks.accepted(ex)
+            log.append(ex)
+    crm.note(f"{len(log)} sequential answers, ms: {percentiles([e.elapsed_ms for e in log])}")
+
+
+@crm_case("crm.timing.burst", section="3.2.1",
+          title="A burst of concurrent calls is answered in time",
+          requirement=f"{BURST_CALLS} calls notified at once are each answered within the timeout "
+                      "and accepted.")
+def test_burst_answered(crm: CrmWebhook) -> None:
+    calls = _calls(BURST_CALLS, crm.settings.seed)
+
+    def deliver(call: list[dict[str, object]]) -> list[Exchange]:
+        return [crm.notify(doc) for doc in call]
+
+    with ThreadPoolExecutor(max_workers=BURST_CALLS) as pool:
+        exchanges = [ex for call in pool.map(deliver, calls) for ex in call]
+    for ex in exchanges:
+        checks.accepted(ex)
+    crm.note(f"{len(exchanges)} answers under {BURST_CALLS} concurrent calls, ms: "
+             f"{percentiles([e.elapsed_ms for e in exchanges])}")

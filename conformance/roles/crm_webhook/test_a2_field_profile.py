@@ -1,0 +1,41 @@
+"""Production shapes of call_events (NOTES.md, later editions up to v7.5).
+
+Under ``--profile guide`` a receiver that refuses them is told so (``info``);
+under ``--profile field`` it would lose real calls, and fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.engine import checks
+from conformance.engine.drivers import CrmWebhook
+from conformance.engine.verdict import Verdict
+from conformance.roles.crm_webhook._common import crm_case, notification
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "timestamp-datetime": {"timestamp": "2020-05-12 10:46:56.725"},
+    "pins-as-strings": {"request_pin": "201"},
+    "pin-empty-string": {"request_pin": ""},
+    "is-record-string": {"is_record": "true"},
+    "is-record-empty-string": {"is_record": ""},
+    "disconnect-reason-code": {"disconnect_reason": "4"},
+    "state-calling": {"state": "calling"},
+    "state-end": {"state": "end"},
+    "state-analytics": {"state": "analytics"},
+    "sip-uri-two-ats": {"from_number": "sip:111@test@domain.com"},
+    "session-id-dashed": {"session_id": "1674-aFEQBQE"},
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@crm_case("crm.field.shape", section="А.2",
+          title="A shape production PBXs send is accepted",
+          requirement="Under the field profile, every shape production PBXs are seen to send is "
+                      "accepted; under the guide profile a refusal is recorded.")
+def test_field_shape(crm: CrmWebhook, shape: str) -> None:
+    otherwise = Verdict.FAIL if crm.settings.profile == "field" else Verdict.INFO
+    checks.accepted(crm.notify(notification(**SHAPES[shape])), otherwise=otherwise,
+                    why=f"production PBXs send this shape ({shape})")

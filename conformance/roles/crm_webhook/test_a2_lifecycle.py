@@ -1,0 +1,106 @@
+"""The life of a call as notifications (Table А.2; the model in conformance/spec/lifecycle.py).
+
+One ``session_id`` for every event of a call, transfers included. The guide
+promises no delivery order and no retry policy (E12), so a receiver meets
+duplicates and late notifications: it must not crash (``fail``), and should
+acknowledge them (a 4xx is ``non-strict``: the PBX would log a failure for a
+notification the CRM already had).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+
+from conformance.engine import checks
+from conformance.engine.drivers import CrmWebhook
+from conformance.engine.explore import explore
+from conformance.engine.verdict import Verdict
+from conformance.roles.crm_webhook._common import crm_case
+from conformance.spec import lifecycle
+
+COMBOS = [(t, s) for t in lifecycle.CALL_TYPES for s in sorted(lifecycle.SCENARIOS)]
+
+
+def _deliver_all(crm: CrmWebhook, notes: list[dict[str, Any]],
+                 otherwise: Verdict = Verdict.FAIL) -> None:
+    for doc in notes:
+        checks.accepted(crm.notify(doc), otherwise=otherwise)
+
+
+@pytest.mark.parametrize(("call_type", "scenario"), COMBOS, ids=[f"{t}-{s}" for t, s in COMBOS])
+@crm_case("crm.lifecycle.call", section="А.2",
+          title="Every notification of a whole call is accepted, in order",
+          requirement="The notifications of an answered, missed or transferred call of each type, "
+                      "delivered in order with one session_id, are all accepted.")
+def test_whole_call_accepted(crm: CrmWebhook, call_type: str, scenario: str) -> None:
+    s = crm.settings
+    explore(lifecycle.calls(call_type, scenario),  # type: ignore[arg-type]
+            lambda notes: _deliver_all(crm, notes),
+            seed_value=s.seed, examples=max(1, s.examples // 5))
+
+
+@crm_case("crm.lifecycle.interleaved", section="А.2",
+          title="Notifications of concurrent calls, interleaved, are accepted",
+          requirement="Notifications of several calls in progress at once arrive interleaved; "
+                      "each is accepted.")
+def test_interleaved_calls_accepted(crm: CrmWebhook) -> None:
+    s = crm.settings
+
+    def check(per_call: list[list[dict[str, Any]]]) -> None:
+        _deliver_all(crm, lifecycle.interleave(per_call, random.Random(s.seed)))
+
+    explore(st.lists(lifecycle.calls(), min_size=2, max_size=4), check,
+            seed_value=s.seed, examples=max(1, s.examples // 5))
+
+
+@crm_case("crm.lifecycle.duplicate", section="А.2",
+          title="A notification delivered twice is acknowledged both times",
+          requirement="The same notification may arrive again (no retry policy is specified, E12); "
+                      "the repeat is acknowledged, never answered with a server error.")
+def test_duplicate_acknowledged(crm: CrmWebhook) -> None:
+    s = crm.settings
+
+    def check(notes: list[dict[str, Any]]) -> None:
+        for doc in notes:
+            checks.accepted(crm.notify(doc))
+            checks.accepted(crm.notify(doc), otherwise=Verdict.NON_STRICT,
+                            why="a retried notification is still a valid notification")
+
+    explore(lifecycle.calls(scenario="answered"), check,
+            seed_value=s.seed, examples=max(1, s.examples // 5))
+
+
+ORDERS = {
+    "disconnected-first": (2, 0, 1),
+    "connected-before-new": (1, 0, 2),
+    "reversed": (2, 1, 0),
+}
+
+
+@pytest.mark.parametrize("order", sorted(ORDERS))
+@crm_case("crm.lifecycle.out-of-order", section="А.2",
+          title="Notifications of one call delivered out of order are acknowledged",
+          requirement="Nothing in the guide orders deliveries; a late notification (even a "
+                      "disconnected before its new) is acknowledged, never a server error.")
+def test_out_of_order_acknowledged(crm: CrmWebhook, order: str) -> None:
+    s = crm.settings
+
+    def check(notes: list[dict[str, Any]]) -> None:
+        _deliver_all(crm, [notes[i] for i in ORDERS[order]], otherwise=Verdict.NON_STRICT)
+
+    explore(lifecycle.calls(scenario="answered"), check,
+            seed_value=s.seed, examples=max(1, s.examples // 5))
+
+
+@crm_case("crm.lifecycle.explore", section="А.2",
+          title="Generated deliveries (interleaved, repeated, late) never cause a server error",
+          requirement="Whatever order and repetition the notifications of several calls arrive "
+                      "in, each one is acknowledged.")
+def test_generated_deliveries(crm: CrmWebhook) -> None:
+    s = crm.settings
+    explore(lifecycle.deliveries(), lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT),
+            seed_value=s.seed, examples=max(1, s.examples // 5))

@@ -1,0 +1,1 @@
+"""What the guide says, as code: signing, schemas, generation, JSON text, call lifecycles."""

@@ -1,0 +1,27 @@
+"""The guide's own examples (fixtures/guide_examples), as bytes and as values."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from conformance.spec.paths import FIXTURES
+
+EXAMPLES = FIXTURES / "guide_examples"
+
+
+@cache
+def index() -> list[dict[str, Any]]:
+    with (EXAMPLES / "index.json").open(encoding="utf-8") as fh:
+        entries: list[dict[str, Any]] = json.load(fh)["examples"]
+    return entries
+
+
+def raw(name: str) -> bytes:
+    """The example's bytes exactly as the guide prints them, e.g. ``call_events.new``."""
+    return (EXAMPLES / f"{name}.json").read_bytes()
+
+
+def value(name: str) -> Any:
+    return json.loads(raw(name))

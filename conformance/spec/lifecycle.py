@@ -1,0 +1,154 @@
+"""The notifications of one call (Table А.2), as a table.
+
+Everything that decides which notifications a call produces, in which order
+and with which fields, lives here; the rules on fields come from the schema's
+``x-only-for`` annotations (the guide's "Устанавливается только для ...").
+
+    None --new--> new --connected--> connected --connected--> connected (transfer)
+                   |                     |
+                   +----disconnected-----+--disconnected--> disconnected (final)
+
+A missed call is new -> disconnected; a transfer adds a ``connected`` for the
+next party with the same ``session_id`` (А.2, session_id).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hypothesis import strategies as st
+
+from conformance.spec import schemas
+from conformance.spec.generate import Compiler
+
+CallType = Literal["incoming", "outbound", "internal"]
+State = Literal["new", "connected", "disconnected"]
+CALL_TYPES: tuple[CallType, ...] = ("incoming", "outbound", "internal")
+STATES: tuple[State, ...] = ("new", "connected", "disconnected")
+
+TRANSITIONS: dict[State | None, frozenset[State]] = {
+    None: frozenset({"new"}),
+    "new": frozenset({"connected", "disconnected"}),
+    "connected": frozenset({"connected", "disconnected"}),
+    "disconnected": frozenset(),
+}
+
+SCENARIOS: dict[str, tuple[State, ...]] = {
+    "answered": ("new", "connected", "disconnected"),
+    "missed": ("new", "disconnected"),
+    "transferred": ("new", "connected", "connected", "disconnected"),
+}
+
+#: Who is on each end of a call of each type: "external" is a number outside
+#: the domain (E.164), "user" a domain user (SIP-URI and PIN), "domain" the
+#: domain's own published number that an incoming call dials (E.164).
+PARTIES: dict[CallType, tuple[str, str]] = {
+    "incoming": ("external", "domain"),
+    "outbound": ("user", "external"),
+    "internal": ("user", "user"),
+}
+
+
+def is_legal(states: Sequence[State]) -> bool:
+    """Whether ``states`` is a complete, ordered life of one call."""
+    current: State | None = None
+    for state in states:
+        if state not in TRANSITIONS[current]:
+            return False
+        current = state
+    return current == "disconnected"
+
+
+def carries(field: str, state: str, call_type: str) -> bool:
+    """Whether a notification of ``state`` for a ``call_type`` call sets ``field`` (А.2)."""
+    rule = schemas.only_for("call_events").get(field)
+    if rule is None:
+        return True
+    return state in rule.get("state", [state]) and call_type in rule.get("type", [call_type])
+
+
+@dataclass(frozen=True)
+class Party:
+    number: str
+    pin: int | None = None
+
+
+@st.composite
+def _party(draw: st.DrawFn, role: str, gen: Compiler) -> Party:
+    if role == "external":
+        return Party(draw(gen.compile({"$ref": "#/$defs/e164"})))
+    if role == "domain":
+        return Party(draw(gen.compile({"$ref": "#/$defs/e164"})))
+    return Party(draw(gen.compile({"$ref": "#/$defs/sip_uri"})), draw(gen.property("request_pin")))
+
+
+@st.composite
+def calls(
+    draw: st.DrawFn,
+    call_type: CallType | None = None,
+    scenario: str | None = None,
+) -> list[dict[str, Any]]:
+    """One call's notifications, in order, canonical shapes under the guide profile."""
+    gen = Compiler("call_events", "guide", canonical=True)
+    kind: CallType = call_type or draw(st.sampled_from(CALL_TYPES))
+    states = SCENARIOS[scenario or draw(st.sampled_from(sorted(SCENARIOS)))]
+    caller_role, callee_role = PARTIES[kind]
+    caller = draw(_party(caller_role, gen))
+    callee = draw(_party(callee_role, gen))
+    session_id = draw(gen.property("session_id"))
+    clock = draw(st.integers(1_483_228_800, 1_893_456_000))  # 2017 .. 2030
+    out: list[dict[str, Any]] = []
+    for state in states:
+        clock += draw(st.integers(0, 120))
+        if state == "connected" and kind != "outbound" and out and out[-1]["state"] == "connected":
+            callee = draw(_party("user", gen))  # a transfer: the next user takes the call
+        elif state == "connected" and kind == "incoming":
+            callee = draw(_party("user", gen))  # the user who answered, as in the А.2 example
+        note: dict[str, Any] = {
+            "state": state,
+            "type": kind,
+            "session_id": session_id,
+            "timestamp": str(clock),
+            "from_number": caller.number,
+            "request_number": callee.number,
+        }
+        optional = {
+            "from_pin": caller.pin,
+            "request_pin": callee.pin,
+            "disconnect_reason": draw(gen.property("disconnect_reason")),
+            "is_record": draw(gen.property("is_record")),
+        }
+        for field, value in optional.items():
+            if carries(field, state, kind) and draw(st.integers(0, 4)) > 0:
+                note[field] = value
+        out.append(note)
+    return out
+
+
+def interleave(per_call: Sequence[Sequence[dict[str, Any]]], rng: random.Random) -> list[dict[str, Any]]:
+    """Merge several calls' notifications, each call keeping its own order."""
+    queues = [list(c) for c in per_call if c]
+    merged: list[dict[str, Any]] = []
+    while queues:
+        queue = rng.choice(queues)
+        merged.append(queue.pop(0))
+        if not queue:
+            queues.remove(queue)
+    return merged
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """What a PBX may deliver: interleaved calls, some notifications twice, some late."""
+    per_call = draw(st.lists(calls(), min_size=1, max_size=4))
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    merged = interleave(per_call, rng)
+    for _ in range(draw(st.integers(0, 2))):
+        merged.insert(rng.randrange(len(merged) + 1), rng.choice(merged))  # a retry
+    if draw(st.booleans()) and len(merged) > 1:
+        i = rng.randrange(len(merged) - 1)
+        merged[i], merged[i + 1] = merged[i + 1], merged[i]  # a late delivery
+    return merged
