@@ -35,7 +35,10 @@ class Run:
     def __init__(self) -> None:
         self.results: list[CaseResult] = []
         self.started = time.time()
+        self.first_case: float | None = None
+        self.last_case: float | None = None
         self.targets: dict[str, Any] = {}
+        self.crm_child: Any = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,6 +52,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vats_case(info): a conformance case (set by @case)")
     config.stash[SETTINGS] = settings.from_config(config)
     config.stash[RUN] = Run()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the embedded reference CRM while the rest of the session gets ready.
+
+    Only when cases will run and no ``--crm-url`` is given; the ``crm_target``
+    fixture waits for it to listen.
+    """
+    config = session.config
+    if config.stash[SETTINGS].crm_url or not any(case_info(i) for i in session.items):
+        return
+    from conformance.reference import process
+
+    s = config.stash[SETTINGS]
+    config.stash[RUN].crm_child = process.launch(
+        "conformance.reference.crm",
+        ["--host", "127.0.0.1", "--port", "0", "--quiet", "--client-id", s.client_id],
+        {"VATS_CLIENT_KEY": s.client_key})
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -85,16 +106,20 @@ def crm_target(vats_settings: Settings, pytestconfig: pytest.Config) -> Iterator
         run.targets["crm_embedded"] = False
         yield Target(s.crm_url, s.client_id, s.client_key, embedded=False)
         return
-    from conformance.reference.crm import ReferenceCrm
-    from conformance.reference.server import serve
+    from conformance.reference import process
 
-    running = serve(ReferenceCrm(s.client_id, s.client_key))
-    run.targets["crm_url"] = running.url
+    if run.crm_child is None:
+        pytest.exit("the embedded reference CRM was not launched (no cases collected?)", returncode=3)
+    try:
+        child = process.wait_listening(run.crm_child)
+    except process.StartError as exc:
+        pytest.exit(f"the embedded reference CRM did not start: {exc}", returncode=3)
+    run.targets["crm_url"] = child.url
     run.targets["crm_embedded"] = True
     try:
-        yield Target(running.url, s.client_id, s.client_key, embedded=True)
+        yield Target(child.url, s.client_id, s.client_key, embedded=True)
     finally:
-        running.stop()
+        child.stop()
 
 
 @pytest.fixture
@@ -151,6 +176,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "teardown" and (call.excinfo is None or RESULT in item.stash):
         return
     s = item.config.stash[SETTINGS]
+    run = item.config.stash[RUN]
+    run.first_case = min(run.first_case or call.start, call.start)
+    run.last_case = max(run.last_case or call.stop, call.stop)
     verdict, detail = _judge(call, s)
     detail = results.redact("\n".join([detail, *item.stash.get(NOTES, [])]).strip(), s.secrets)
     result = CaseResult(info, case_id(item, info), verdict, detail, list(item.stash.get(LOG, [])))
@@ -211,6 +239,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "settings": {"sut_timeout_s": s.sut_timeout, "examples": s.examples, "fail_on": str(s.fail_on)},
         "started": datetime.fromtimestamp(run.started, UTC).isoformat(timespec="seconds"),
         "duration_s": round(finished - run.started, 3),
+        "cases_run_s": round((run.last_case or finished) - (run.first_case or finished), 3),
         "requests": sum(len(r.exchanges) for r in run.results),
         "latency_ms": results.latency(run.results),
         "summary": results.summary(run.results),

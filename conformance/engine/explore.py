@@ -1,59 +1,101 @@
-"""Property exploration with Hypothesis, bounded and replayable.
+"""Property exploration with Hypothesis, bounded, replayable and parallel.
 
-Every property case runs through ``explore``: the run's seed makes the drawn
-examples the same on every run (printed in the header, recorded in
-results.json), ``--examples`` bounds their number, and nothing is shrunk --
+Hypothesis draws the examples; the suite then sends them. The run's seed makes
+the examples the same on every run (printed in the header, recorded in
+results.json) and ``--examples`` bounds their number. Nothing is shrunk:
 shrinking would re-send to the system under test hundreds of times, and the
-first failing example is reported exactly as it was sent.
+failing example is reported exactly as it was sent.
+
+Examples are drawn first, then sent by a few workers at once, as a PBX with
+several calls in progress would send them; each example's own requests stay
+in order.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Callable
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-
-def explore(strategy: st.SearchStrategy[Any], check: Callable[[Any], None], *,
-            seed_value: int, examples: int) -> None:
-    """Run ``check`` on ``examples`` values drawn from ``strategy``; the first Finding propagates."""
-
-    @seed(seed_value)
-    @settings(
-        max_examples=examples,
-        database=None,
-        deadline=None,
-        phases=(Phase.explicit, Phase.generate),
-        report_multiple_bugs=False,
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
-    @given(strategy)
-    def property_(value: Any) -> None:
-        check(value)
-
-    property_()
-
+from conformance.engine.verdict import RANK, Finding
 
 T = TypeVar("T")
+WORKERS = 4
 
 
-def sample(strategy: st.SearchStrategy[T], *, seed_value: int, rounds: int = 5) -> T:
-    """One value of ``strategy``, the same for the same seed.
+_SHARED: dict[tuple[str, int, int], list[Any]] = {}
+_SHARED_LOCK = threading.Lock()
 
-    Hypothesis starts from the simplest value; the last of a few rounds is a
-    typical one.
+
+def draw(strategy: st.SearchStrategy[T], *, seed_value: int, count: int,
+         share: str | None = None) -> list[T]:
+    """Up to ``count`` values of ``strategy``, the same list for the same seed.
+
+    Cases that judge different things about the same kind of input name a
+    ``share`` key: the values are drawn once per run and handed to each of
+    them, which costs one generation instead of several.
     """
+    key = (share, seed_value, count) if share else None
+    if key is not None:
+        with _SHARED_LOCK:
+            if key in _SHARED:
+                return copy.deepcopy(_SHARED[key])
     drawn: list[T] = []
 
     @seed(seed_value)
-    @settings(max_examples=rounds, database=None, deadline=None, phases=(Phase.generate,),
+    @settings(max_examples=count, database=None, deadline=None, phases=(Phase.generate,),
               suppress_health_check=list(HealthCheck))
     @given(strategy)
     def take(value: T) -> None:
         drawn.append(value)
 
     take()
-    return drawn[-1]
+    if key is not None:
+        with _SHARED_LOCK:
+            _SHARED[key] = copy.deepcopy(drawn)
+    return drawn
+
+
+def sample(strategy: st.SearchStrategy[T], *, seed_value: int, rounds: int = 5) -> T:
+    """One typical value of ``strategy`` (Hypothesis starts with the simplest ones)."""
+    return draw(strategy, seed_value=seed_value, count=rounds)[-1]
+
+
+def explore(strategy: st.SearchStrategy[T], check: Callable[[T], None], *,
+            seed_value: int, examples: int, share: str | None = None) -> None:
+    """Run ``check`` on ``examples`` drawn values; raise the worst Finding, naming its example."""
+    values = draw(strategy, seed_value=seed_value, count=examples, share=share)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        outcomes = list(pool.map(lambda value: _attempt(check, value), values))
+    errors = [exc for exc in outcomes if exc is not None and not isinstance(exc, Finding)]
+    if errors:
+        raise errors[0]
+    findings = [(i, exc) for i, exc in enumerate(outcomes) if isinstance(exc, Finding)]
+    if not findings:
+        return
+    index, worst = max(findings, key=lambda f: (RANK[f[1].verdict], -f[0]))
+    worst.add_note(f"generated example {index + 1} of {len(values)}, seed {seed_value} "
+                   f"({len(findings)} of {len(values)} examples had findings):\n"
+                   f"{_show(values[index])}")
+    raise worst
+
+
+def _attempt(check: Callable[[T], None], value: T) -> BaseException | None:
+    try:
+        check(value)
+    except Exception as exc:  # noqa: BLE001 - handed back to explore, which raises it
+        return exc
+    return None
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        return repr(value)

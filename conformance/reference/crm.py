@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 from collections import OrderedDict
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="X-Client-ID to accept (default $VATS_CLIENT_ID)")
     parser.add_argument("--client-key", default=os.environ.get("VATS_CLIENT_KEY"),
                         help="signing key (default $VATS_CLIENT_KEY; prefer the variable)")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
     if not args.client_id or not args.client_key:
         parser.error("a client id and key are required: --client-id/--client-key or "
@@ -170,18 +172,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
     app = ReferenceCrm(args.client_id, args.client_key, base_path=args.base_path,
-                       log=lambda line: print(line, flush=True))
+                       log=None if args.quiet else lambda line: print(line, flush=True))
     try:
         running = serve(app, args.host, args.port)
     except OSError as exc:
         print(f"vats-reference-crm: cannot listen on {args.host}:{args.port}: {exc.strerror}",
               file=sys.stderr)
         return 1
-    print(f"vats-reference-crm: listening on {running.url}{app.path}", flush=True)
+    print(f"vats-reference-crm: listening on {running.url} (notifications: {running.url}{app.path})",
+          flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: running.server.shutdown())
     try:
         running.thread.join()
     except KeyboardInterrupt:
-        running.stop()
+        pass
+    running.stop()
     return 0
 
 

@@ -61,6 +61,6 @@ def serve(app: WSGIApp, host: str = "127.0.0.1", port: int = 0) -> Running:
     """Start ``app`` on ``host:port`` (0 picks a free port) and return at once."""
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name=f"wsgi:{server.server_port}", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"wsgi:{server.server_port}", daemon=True)
     thread.start()
     return Running(server, thread)

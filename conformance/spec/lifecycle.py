@@ -15,6 +15,7 @@ next party with the same ``session_id`` (А.2, session_id).
 from __future__ import annotations
 
 import random
+from functools import cache
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from typing import Any, Literal
 from hypothesis import strategies as st
 
 from conformance.spec import schemas
-from conformance.spec.generate import Compiler
+from conformance.spec.generate import compiler
 
 CallType = Literal["incoming", "outbound", "internal"]
 State = Literal["new", "connected", "disconnected"]
@@ -76,13 +77,40 @@ class Party:
     pin: int | None = None
 
 
-@st.composite
-def _party(draw: st.DrawFn, role: str, gen: Compiler) -> Party:
-    if role == "external":
-        return Party(draw(gen.compile({"$ref": "#/$defs/e164"})))
-    if role == "domain":
-        return Party(draw(gen.compile({"$ref": "#/$defs/e164"})))
-    return Party(draw(gen.compile({"$ref": "#/$defs/sip_uri"})), draw(gen.property("request_pin")))
+@cache
+def _party(role: str) -> st.SearchStrategy[Party]:
+    gen = compiler("call_events", "guide", canonical=True)
+    if role in ("external", "domain"):
+        return st.builds(Party, gen.compile({"$ref": "#/$defs/e164"}))
+    return st.builds(Party, gen.compile({"$ref": "#/$defs/sip_uri"}), gen.property("request_pin"))
+
+
+def _note(draw: st.DrawFn, state: str, kind: str, caller: Party, callee: Party,
+          session_id: str, clock: int) -> dict[str, Any]:
+    gen = compiler("call_events", "guide", canonical=True)
+    note: dict[str, Any] = {
+        "state": state,
+        "type": kind,
+        "session_id": session_id,
+        "timestamp": str(clock),
+        "from_number": caller.number,
+        "request_number": callee.number,
+    }
+    optional = {
+        "from_pin": lambda: caller.pin,
+        "request_pin": lambda: callee.pin,
+        "disconnect_reason": lambda: draw(gen.property("disconnect_reason")),
+        "is_record": lambda: draw(gen.property("is_record")),
+    }
+    present = draw(_PRESENT)  # one draw: which of the optional fields are set
+    for bit, (field, value) in enumerate(optional.items()):
+        if carries(field, state, kind) and present >> bit & 1:
+            note[field] = value()
+    return note
+
+
+_PRESENT = st.integers(0, 15)
+_CLOCK = st.integers(1_483_228_800, 1_893_456_000)  # 2017 .. 2030, Unix seconds
 
 
 @st.composite
@@ -92,40 +120,32 @@ def calls(
     scenario: str | None = None,
 ) -> list[dict[str, Any]]:
     """One call's notifications, in order, canonical shapes under the guide profile."""
-    gen = Compiler("call_events", "guide", canonical=True)
     kind: CallType = call_type or draw(st.sampled_from(CALL_TYPES))
     states = SCENARIOS[scenario or draw(st.sampled_from(sorted(SCENARIOS)))]
     caller_role, callee_role = PARTIES[kind]
-    caller = draw(_party(caller_role, gen))
-    callee = draw(_party(callee_role, gen))
-    session_id = draw(gen.property("session_id"))
-    clock = draw(st.integers(1_483_228_800, 1_893_456_000))  # 2017 .. 2030
+    caller = draw(_party(caller_role))
+    callee = draw(_party(callee_role))
+    session_id = draw(compiler("call_events", "guide").property("session_id"))
+    clock = draw(_CLOCK)
     out: list[dict[str, Any]] = []
     for state in states:
         clock += draw(st.integers(0, 120))
-        if state == "connected" and kind != "outbound" and out and out[-1]["state"] == "connected":
-            callee = draw(_party("user", gen))  # a transfer: the next user takes the call
-        elif state == "connected" and kind == "incoming":
-            callee = draw(_party("user", gen))  # the user who answered, as in the А.2 example
-        note: dict[str, Any] = {
-            "state": state,
-            "type": kind,
-            "session_id": session_id,
-            "timestamp": str(clock),
-            "from_number": caller.number,
-            "request_number": callee.number,
-        }
-        optional = {
-            "from_pin": caller.pin,
-            "request_pin": callee.pin,
-            "disconnect_reason": draw(gen.property("disconnect_reason")),
-            "is_record": draw(gen.property("is_record")),
-        }
-        for field, value in optional.items():
-            if carries(field, state, kind) and draw(st.integers(0, 4)) > 0:
-                note[field] = value
-        out.append(note)
+        if state == "connected" and kind == "incoming":
+            callee = draw(_party("user"))  # who answered (А.2 example); a transfer: the next one
+        out.append(_note(draw, state, kind, caller, callee, session_id, clock))
     return out
+
+
+@st.composite
+def notifications(draw: st.DrawFn) -> dict[str, Any]:
+    """One notification of any state and call type (cheaper than drawing a whole call)."""
+    kind: CallType = draw(st.sampled_from(CALL_TYPES))
+    state = draw(st.sampled_from(STATES))
+    caller_role, callee_role = PARTIES[kind]
+    if state != "new" and kind == "incoming":
+        callee_role = "user"
+    return _note(draw, state, kind, draw(_party(caller_role)), draw(_party(callee_role)),
+                 draw(compiler("call_events", "guide").property("session_id")), draw(_CLOCK))
 
 
 def interleave(per_call: Sequence[Sequence[dict[str, Any]]], rng: random.Random) -> list[dict[str, Any]]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from hypothesis import strategies as st
+
 from conformance.engine.verdict import case
-from conformance.spec import examples
+from conformance.spec import examples, lifecycle
+from conformance.spec.jsontext import TextStyle, text_styles
 
 ROLE = "crm-webhook"
 
@@ -55,3 +58,31 @@ def sample(state: str, call_type: str) -> dict[str, Any]:
         if value is not None and carries(field, state, call_type):
             doc[field] = value
     return doc
+
+
+#: Values no required field of Table А.2 admits under any profile or reading
+#: (all are strings, timestamp may also be an integer -- and a boolean is not one).
+JUNK = st.one_of(st.none(), st.booleans(), st.lists(st.integers(), max_size=2),
+                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+REQUIRED = ("session_id", "timestamp", "type", "state", "from_number", "request_number")
+DROP = "<absent>"
+
+#: One generated input serves several cases: a notification, a JSON spelling, a
+#: signature digit to corrupt, and a required field to break (removed or junk).
+Variant = tuple[dict[str, Any], TextStyle, int, str, Any]
+VARIANTS: st.SearchStrategy[Variant] = st.tuples(
+    lifecycle.notifications(), text_styles(), st.integers(0, 63),
+    st.sampled_from(REQUIRED), st.one_of(st.just(DROP), JUNK))
+SHARE_VARIANTS = "crm.notification-variants"
+SHARE_ANSWERED = "crm.answered-calls"
+
+
+def broken(variant: Variant) -> dict[str, Any]:
+    """The variant's notification with its chosen required field removed or made junk."""
+    doc, _, _, field, junk = variant
+    out = dict(doc)
+    if junk == DROP:
+        del out[field]
+    else:
+        out[field] = junk
+    return out

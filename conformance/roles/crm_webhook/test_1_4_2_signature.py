@@ -10,15 +10,18 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import strategies as st
-
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
 from conformance.engine.explore import explore
 from conformance.engine.verdict import info
-from conformance.roles.crm_webhook._common import crm_case, notification
-from conformance.spec import lifecycle
-from conformance.spec.jsontext import STYLES, text_styles
+from conformance.roles.crm_webhook._common import (
+    SHARE_VARIANTS,
+    VARIANTS,
+    Variant,
+    crm_case,
+    notification,
+)
+from conformance.spec.jsontext import STYLES
 
 
 @crm_case("crm.sign.valid", section="1.4.2", title="A correctly signed notification is accepted",
@@ -147,9 +150,8 @@ def test_signature_over_each_spelling_accepted(crm: CrmWebhook, style: str) -> N
           requirement="Any valid notification in any valid JSON spelling, correctly signed, is accepted.")
 def test_generated_spellings_accepted(crm: CrmWebhook) -> None:
     s = crm.settings
-    pairs = st.tuples(lifecycle.calls().map(lambda c: c[-1]), text_styles())
-    explore(pairs, lambda p: checks.accepted(crm.notify(p[0], p[1])),
-            seed_value=s.seed, examples=s.examples)
+    explore(VARIANTS, lambda v: checks.accepted(crm.notify(v[0], v[1])),
+            seed_value=s.seed, examples=s.examples, share=SHARE_VARIANTS)
 
 
 @crm_case("crm.sign.explore-invalid", section="1.4.2",
@@ -157,11 +159,10 @@ def test_generated_spellings_accepted(crm: CrmWebhook) -> None:
           requirement="Any notification whose signature is not the correct one is refused.")
 def test_generated_bad_signatures_refused(crm: CrmWebhook) -> None:
     s = crm.settings
-    cases = st.tuples(lifecycle.calls().map(lambda c: c[0]), text_styles(), st.integers(0, 63))
 
-    def check(value: tuple[dict[str, object], object, int]) -> None:
-        doc, style, position = value
-        body = crm.body(doc, style)  # type: ignore[arg-type]
+    def check(variant: Variant) -> None:
+        doc, style, position = variant[:3]
+        body = crm.body(doc, style)
         checks.refused(crm.post(body, crm.headers(body, sign=_flip(crm.sign(body), position))))
 
-    explore(cases, check, seed_value=s.seed, examples=s.examples)
+    explore(VARIANTS, check, seed_value=s.seed, examples=s.examples, share=SHARE_VARIANTS)

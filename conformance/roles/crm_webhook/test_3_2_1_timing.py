@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from hypothesis import strategies as st
-
 from conformance.engine import checks
 from conformance.engine.client import Exchange
 from conformance.engine.drivers import CrmWebhook
-from conformance.engine.explore import sample
+from conformance.engine.explore import draw
 from conformance.engine.results import percentiles
-from conformance.roles.crm_webhook._common import crm_case
+from conformance.roles.crm_webhook._common import SHARE_ANSWERED, crm_case
 from conformance.spec import lifecycle
 
 SEQUENTIAL = 30
@@ -27,10 +25,13 @@ BURST_CALLS = 20
 
 
 def _calls(count: int, seed_value: int) -> list[list[dict[str, object]]]:
-    """``count`` whole calls with distinct session ids, the same on every run with this seed."""
-    unique = st.lists(lifecycle.calls(scenario="answered"), min_size=count, max_size=count,
-                      unique_by=lambda call: call[0]["session_id"])
-    return sample(unique, seed_value=seed_value)
+    """``count`` whole calls, the same on every run with this seed, each its own session."""
+    drawn = draw(lifecycle.calls(scenario="answered"), seed_value=seed_value, count=BURST_CALLS,
+                 share=SHARE_ANSWERED)[:count]
+    for i, call in enumerate(drawn):
+        for doc in call:
+            doc["session_id"] = f"{str(doc['session_id'])[:100]}-{i}"
+    return drawn
 
 
 @crm_case("crm.timing.latency", section="3.2.1",

@@ -10,13 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import strategies as st
-
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
 from conformance.engine.explore import explore
-from conformance.roles.crm_webhook._common import crm_case, notification
-from conformance.spec import lifecycle, schemas
+from conformance.roles.crm_webhook._common import (
+    REQUIRED,
+    SHARE_VARIANTS,
+    VARIANTS,
+    broken,
+    crm_case,
+    notification,
+)
 
 MALFORMED = {
     "truncated": b'{"state": "new", "type": "incoming", "session_id": "7698',
@@ -68,9 +72,6 @@ def test_deep_nesting_answered(crm: CrmWebhook) -> None:
     checks.rejected_as_bad_input(crm.raw(b"[" * 100_000 + b"]" * 100_000))
 
 
-REQUIRED = ("session_id", "timestamp", "type", "state", "from_number", "request_number")
-
-
 @pytest.mark.parametrize("field", REQUIRED)
 @crm_case("crm.input.missing-required", section="А.2",
           title="A notification without a required field is rejected",
@@ -111,28 +112,10 @@ def test_wrong_method_rejected(crm: CrmWebhook, method: str) -> None:
     checks.rejected_as_bad_input(crm.post(body, crm.headers(body), method=method))
 
 
-_JUNK = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                  st.text(max_size=5), st.lists(st.integers(), max_size=2),
-                  st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
-
-
-@st.composite
-def _invalid(draw: st.DrawFn) -> dict[str, Any]:
-    doc = dict(draw(lifecycle.calls().flatmap(st.sampled_from)))
-    field = draw(st.sampled_from(REQUIRED))
-    if draw(st.booleans()):
-        del doc[field]
-    else:
-        doc[field] = draw(_JUNK)
-    if schemas.is_valid("call_events", doc, "field"):
-        st.assume(False)  # pragma: no cover - junk that happens to be valid is redrawn
-    return doc
-
-
 @crm_case("crm.input.explore-invalid", section="А.2",
           title="Generated invalid notifications are rejected, without a server error",
           requirement="A notification with a required field missing or of the wrong type gets a 4xx.")
 def test_generated_invalid_rejected(crm: CrmWebhook) -> None:
     s = crm.settings
-    explore(_invalid(), lambda doc: checks.rejected_as_bad_input(crm.notify(doc)),
-            seed_value=s.seed, examples=s.examples)
+    explore(VARIANTS, lambda v: checks.rejected_as_bad_input(crm.notify(broken(v))),
+            seed_value=s.seed, examples=s.examples, share=SHARE_VARIANTS)

@@ -8,13 +8,17 @@ is recorded, not graded.
 from __future__ import annotations
 
 import pytest
-from hypothesis import strategies as st
-
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
 from conformance.engine.explore import explore
 from conformance.engine.verdict import Verdict
-from conformance.roles.crm_webhook._common import crm_case, notification, sample
+from conformance.roles.crm_webhook._common import (
+    SHARE_VARIANTS,
+    VARIANTS,
+    crm_case,
+    notification,
+    sample,
+)
 from conformance.spec import examples, lifecycle
 
 PAIRS = [(s, t) for s in lifecycle.STATES for t in lifecycle.CALL_TYPES]
@@ -34,8 +38,8 @@ def test_state_and_type_accepted(crm: CrmWebhook, state: str, call_type: str) ->
           requirement="Any notification that Table А.2 allows is accepted.")
 def test_generated_notifications_accepted(crm: CrmWebhook) -> None:
     s = crm.settings
-    explore(lifecycle.calls().flatmap(st.sampled_from), lambda doc: checks.accepted(crm.notify(doc)),
-            seed_value=s.seed, examples=s.examples)
+    explore(VARIANTS, lambda v: checks.accepted(crm.notify(v[0])),
+            seed_value=s.seed, examples=s.examples, share=SHARE_VARIANTS)
 
 
 REQUIRED = ("session_id", "timestamp", "type", "state", "from_number", "request_number")

@@ -19,10 +19,13 @@ from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
 from conformance.engine.explore import explore
 from conformance.engine.verdict import Verdict
-from conformance.roles.crm_webhook._common import crm_case
+from conformance.roles.crm_webhook._common import SHARE_ANSWERED, crm_case
 from conformance.spec import lifecycle
 
 COMBOS = [(t, s) for t in lifecycle.CALL_TYPES for s in sorted(lifecycle.SCENARIOS)]
+#: One example holds a call of every type and scenario; each case takes its own.
+EVERY_KIND_OF_CALL = st.tuples(*(lifecycle.calls(t, s) for t, s in COMBOS))  # type: ignore[arg-type]
+SHARE_EVERY_KIND = "crm.every-kind-of-call"
 
 
 def _deliver_all(crm: CrmWebhook, notes: list[dict[str, Any]],
@@ -38,9 +41,9 @@ def _deliver_all(crm: CrmWebhook, notes: list[dict[str, Any]],
                       "delivered in order with one session_id, are all accepted.")
 def test_whole_call_accepted(crm: CrmWebhook, call_type: str, scenario: str) -> None:
     s = crm.settings
-    explore(lifecycle.calls(call_type, scenario),  # type: ignore[arg-type]
-            lambda notes: _deliver_all(crm, notes),
-            seed_value=s.seed, examples=max(1, s.examples // 5))
+    which = COMBOS.index((call_type, scenario))
+    explore(EVERY_KIND_OF_CALL, lambda calls: _deliver_all(crm, calls[which]),
+            seed_value=s.seed, examples=max(1, s.examples // 5), share=SHARE_EVERY_KIND)
 
 
 @crm_case("crm.lifecycle.interleaved", section="А.2",
@@ -71,7 +74,7 @@ def test_duplicate_acknowledged(crm: CrmWebhook) -> None:
                             why="a retried notification is still a valid notification")
 
     explore(lifecycle.calls(scenario="answered"), check,
-            seed_value=s.seed, examples=max(1, s.examples // 5))
+            seed_value=s.seed, examples=max(1, s.examples // 5), share=SHARE_ANSWERED)
 
 
 ORDERS = {
@@ -93,7 +96,7 @@ def test_out_of_order_acknowledged(crm: CrmWebhook, order: str) -> None:
         _deliver_all(crm, [notes[i] for i in ORDERS[order]], otherwise=Verdict.NON_STRICT)
 
     explore(lifecycle.calls(scenario="answered"), check,
-            seed_value=s.seed, examples=max(1, s.examples // 5))
+            seed_value=s.seed, examples=max(1, s.examples // 5), share=SHARE_ANSWERED)
 
 
 @crm_case("crm.lifecycle.explore", section="А.2",
