@@ -34,19 +34,47 @@ from conformance.spec import examples, signing  # noqa: E402
 def run_suite(url: str, client_id: str, key: str, examples_n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        done = subprocess.run(  # noqa: S603 - our own interpreter
-            [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider",
-             "--crm-url", url, "--examples", str(examples_n), "--report-dir", tmp],
-            cwd=ROOT, env={"VATS_CLIENT_ID": client_id, "VATS_CLIENT_KEY": key,
-                           "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
-            capture_output=True, text=True, timeout=600, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "conformance",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--crm-url",
+                url,
+                "--examples",
+                str(examples_n),
+                "--report-dir",
+                tmp,
+            ],
+            cwd=ROOT,
+            env={
+                "VATS_CLIENT_ID": client_id,
+                "VATS_CLIENT_KEY": key,
+                "PATH": "/usr/bin:/bin",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         wall = time.perf_counter() - start
         if done.returncode != 0:
-            sys.exit(f"the suite failed against the reference (exit {done.returncode}):\n"
-                     + done.stdout[-2000:])
+            sys.exit(
+                f"the suite failed against the reference (exit {done.returncode}):\n"
+                + done.stdout[-2000:]
+            )
         doc = json.loads((Path(tmp) / "results.json").read_text(encoding="utf-8"))
-    return {"wall_s": wall, "session_s": doc["duration_s"], "cases_s": doc["cases_run_s"],
-            "requests": doc["requests"]}
+    return {
+        "wall_s": wall,
+        "session_s": doc["duration_s"],
+        "cases_s": doc["cases_run_s"],
+        "requests": doc["requests"],
+    }
 
 
 def run_bare(url: str, client_id: str, key: str, count: int) -> float:
@@ -63,13 +91,17 @@ def run_bare(url: str, client_id: str, key: str, count: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=25, help="the suite's --examples (default 25)")
+    parser.add_argument(
+        "--examples", type=int, default=25, help="the suite's --examples (default 25)"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs of each side (default 5)")
     args = parser.parse_args()
     client_id, key = secrets.token_hex(16).upper(), secrets.token_hex(16).upper()
-    child = process.start("conformance.reference.crm",
-                          ["--port", "0", "--quiet", "--client-id", client_id],
-                          {"VATS_CLIENT_KEY": key})
+    child = process.start(
+        "conformance.reference.crm",
+        ["--port", "0", "--quiet", "--client-id", client_id],
+        {"VATS_CLIENT_KEY": key},
+    )
     suites: list[dict[str, float]] = []
     bares: list[float] = []
     try:
@@ -84,10 +116,13 @@ def main() -> None:
     suite_rate, bare_rate = requests / suite_cases, requests / bare
     print(f"reference CRM at {child.url}, {requests} requests per run, median of {args.repeat}")
     print(f"{'':28}{'time s':>10}{'req/s':>10}")
-    print(f"{'suite: process wall':28}{statistics.median(s['wall_s'] for s in suites):>10.2f}"
-          f"{'':>10}")
-    print(f"{'suite: pytest session':28}{statistics.median(s['session_s'] for s in suites):>10.2f}"
-          f"{'':>10}")
+    print(
+        f"{'suite: process wall':28}{statistics.median(s['wall_s'] for s in suites):>10.2f}{'':>10}"
+    )
+    print(
+        f"{'suite: pytest session':28}{statistics.median(s['session_s'] for s in suites):>10.2f}"
+        f"{'':>10}"
+    )
     print(f"{'suite: running its cases':28}{suite_cases:>10.2f}{suite_rate:>10.0f}")
     print(f"{'bare httpx loop':28}{bare:>10.2f}{bare_rate:>10.0f}")
     print(f"suite request rate / bare loop rate: {suite_rate / bare_rate:.0%}")

@@ -69,7 +69,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config.stash[RUN].crm_child = process.launch(
         "conformance.reference.crm",
         ["--host", "127.0.0.1", "--port", "0", "--quiet", "--client-id", s.client_id],
-        {"VATS_CLIENT_KEY": s.client_key})
+        {"VATS_CLIENT_KEY": s.client_key},
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -83,6 +84,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 # -- fixtures ---------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def vats_settings(pytestconfig: pytest.Config) -> Settings:
@@ -109,7 +111,9 @@ def crm_target(vats_settings: Settings, pytestconfig: pytest.Config) -> Iterator
     from conformance.reference import process
 
     if run.crm_child is None:
-        pytest.exit("the embedded reference CRM was not launched (no cases collected?)", returncode=3)
+        pytest.exit(
+            "the embedded reference CRM was not launched (no cases collected?)", returncode=3
+        )
     try:
         child = process.wait_listening(run.crm_child)
     except process.StartError as exc:
@@ -125,22 +129,30 @@ def crm_target(vats_settings: Settings, pytestconfig: pytest.Config) -> Iterator
 @pytest.fixture
 def wire_log(request: pytest.FixtureRequest) -> list[Exchange]:
     """The exchanges of the running case, recorded for its verdict."""
-    return request.node.stash.setdefault(LOG, [])
+    log: list[Exchange] = request.node.stash.setdefault(LOG, [])
+    return log
 
 
 @pytest.fixture
 def case_notes(request: pytest.FixtureRequest) -> list[str]:
     """Observations of the running case, kept in its detail whatever the verdict."""
-    return request.node.stash.setdefault(NOTES, [])
+    notes: list[str] = request.node.stash.setdefault(NOTES, [])
+    return notes
 
 
 @pytest.fixture
-def crm(http_client: Client, crm_target: Target, vats_settings: Settings,
-        wire_log: list[Exchange], case_notes: list[str]) -> CrmWebhook:
+def crm(
+    http_client: Client,
+    crm_target: Target,
+    vats_settings: Settings,
+    wire_log: list[Exchange],
+    case_notes: list[str],
+) -> CrmWebhook:
     return CrmWebhook(http_client, crm_target, vats_settings, wire_log, case_notes)
 
 
 # -- verdicts ---------------------------------------------------------------
+
 
 def case_info(item: pytest.Item) -> CaseInfo | None:
     marker = item.get_closest_marker("vats_case")
@@ -164,8 +176,34 @@ def _judge(call: pytest.CallInfo[None], s: Settings) -> tuple[Verdict, str]:
     return Verdict.FAIL, f"suite error: {type(exc).__name__}: {exc}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Scrub secrets from a failing case's exception before any reporter sees it.
+
+    Reporters (the terminal, JUnit, Allure) read the exception itself; a system
+    under test that echoes the key in its answer must not make them print it.
+    """
+    try:
+        return (yield)
+    except Exception as exc:
+        _scrub(exc, item.config.stash[SETTINGS].secrets)
+        raise
+
+
+def _scrub(exc: BaseException, secrets: list[str]) -> None:
+    exc.args = tuple(results.redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
+    if isinstance(exc, Finding):
+        exc.expected = results.redact(exc.expected, secrets)
+        exc.actual = results.redact(exc.actual, secrets)
+    notes = getattr(exc, "__notes__", None)
+    if notes:
+        exc.__notes__ = [results.redact(n, secrets) for n in notes]
+
+
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     info = case_info(item)
@@ -181,7 +219,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     run.last_case = max(run.last_case or call.stop, call.stop)
     verdict, detail = _judge(call, s)
     detail = results.redact("\n".join([detail, *item.stash.get(NOTES, [])]).strip(), s.secrets)
-    result = CaseResult(info, case_id(item, info), verdict, detail, list(item.stash.get(LOG, [])))
+    exchanges: list[Exchange] = item.stash.get(LOG, [])
+    result = CaseResult(
+        info,
+        case_id(item, info),
+        verdict,
+        detail,
+        list(exchanges),
+    )
     item.stash[RESULT] = result
     item.config.stash[RUN].results.append(result)
     report.vats_verdict = str(verdict)  # type: ignore[attr-defined]
@@ -190,13 +235,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if RANK[verdict] >= RANK[s.fail_on]:
         report.outcome = "failed"
         report.longrepr = results.redact(
-            f"[{result.case_id}] {verdict}: {info.requirement}\n{detail}", s.secrets)
+            f"[{result.case_id}] {verdict}: {info.requirement}\n{detail}", s.secrets
+        )
     else:
         report.outcome = "passed"
         report.longrepr = None
 
 
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, str] | None:
     verdict = getattr(report, "vats_verdict", None)
     if report.when != "call" or verdict not in ("non-strict", "info"):
         return None
@@ -216,10 +264,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for r in run.results:
         if r.verdict in (Verdict.NON_STRICT, Verdict.INFO):
             first = r.detail.splitlines()[-1] if r.detail else ""
-            terminalreporter.write_line(results.redact(f"{r.verdict.upper():>10} {r.case_id}: {first}", s.secrets))
+            terminalreporter.write_line(
+                results.redact(f"{r.verdict.upper():>10} {r.case_id}: {first}", s.secrets)
+            )
     terminalreporter.write_line(f"verdicts: {line}")
-    terminalreporter.write_line(f"seed {s.seed} (replay with --seed {s.seed}); "
-                                f"results: {s.report_dir / 'results.json'}")
+    terminalreporter.write_line(
+        f"seed {s.seed} (replay with --seed {s.seed}); results: {s.report_dir / 'results.json'}"
+    )
 
 
 @pytest.hookimpl(trylast=True)
@@ -236,7 +287,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "target": {**run.targets, "client_id": s.client_id},
         "profile": s.profile,
         "seed": s.seed,
-        "settings": {"sut_timeout_s": s.sut_timeout, "examples": s.examples, "fail_on": str(s.fail_on)},
+        "settings": {
+            "sut_timeout_s": s.sut_timeout,
+            "examples": s.examples,
+            "fail_on": str(s.fail_on),
+        },
         "started": datetime.fromtimestamp(run.started, UTC).isoformat(timespec="seconds"),
         "duration_s": round(finished - run.started, 3),
         "cases_run_s": round((run.last_case or finished) - (run.first_case or finished), 3),

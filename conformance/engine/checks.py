@@ -57,8 +57,10 @@ def reading_recorded(ex: Exchange, reading: str) -> None:
     """For a shape only one reading of the guide allows: accepted passes, refused is info."""
     status = not_a_server_error(ex)
     if not 200 <= status < 300:
-        raise info(f"a 2xx if the receiver takes the reading {reading}",
-                   f"{ex.summary()}: the receiver takes the other reading")
+        raise info(
+            f"a 2xx if the receiver takes the reading {reading}",
+            f"{ex.summary()}: the receiver takes the other reading",
+        )
 
 
 def _finding(verdict: Verdict, expected: str, actual: str) -> Exception:

@@ -46,11 +46,18 @@ class Exchange:
     def to_json(self) -> dict[str, Any]:
         response = None
         if self.status is not None:
-            response = {"status": self.status, "headers": self.response_headers,
-                        **_body_json(self.response_body)}
+            response = {
+                "status": self.status,
+                "headers": self.response_headers,
+                **_body_json(self.response_body),
+            }
         out: dict[str, Any] = {
-            "request": {"method": self.method, "url": self.url, "headers": self.request_headers,
-                        **_body_json(self.request_body)},
+            "request": {
+                "method": self.method,
+                "url": self.url,
+                "headers": self.request_headers,
+                **_body_json(self.request_body),
+            },
             "response": response,
             "elapsed_ms": round(self.elapsed_ms, 3),
         }
@@ -84,7 +91,9 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def send(self, method: str, url: str, body: bytes, headers: Iterable[tuple[str, str]]) -> Exchange:
+    def send(
+        self, method: str, url: str, body: bytes, headers: Iterable[tuple[str, str]]
+    ) -> Exchange:
         sent: Headers = list(headers)
         ex = Exchange(method=method, url=url, request_headers=sent, request_body=body)
         start = time.perf_counter()
@@ -98,8 +107,9 @@ class Client:
                     if size >= MAX_BODY:
                         break
                 ex.status = response.status_code
-                ex.response_headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                                       for k, v in response.headers.raw]
+                ex.response_headers = [
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+                ]
                 ex.response_body = b"".join(chunks)[:MAX_BODY]
         except httpx.TimeoutException:
             ex.error = f"no answer within {self.timeout:g} s (--sut-timeout)"

@@ -24,8 +24,14 @@ class Target:
 class CrmWebhook:
     """The suite as a PBX: POSTs ``call_events`` to ``{crm-url}/call_events`` (section 1.3)."""
 
-    def __init__(self, client: Client, target: Target, settings: Settings, log: list[Exchange],
-                 notes: list[str]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        target: Target,
+        settings: Settings,
+        log: list[Exchange],
+        notes: list[str],
+    ) -> None:
         self.client = client
         self.target = target
         self.settings = settings
@@ -44,8 +50,9 @@ class CrmWebhook:
     def sign(self, body: bytes, *, client_id: str | None = None, key: str | None = None) -> str:
         return signing.sign(client_id or self.target.client_id, body, key or self.target.client_key)
 
-    def headers(self, body: bytes, *, client_id: str | None = None,
-                sign: str | None = None) -> Headers:
+    def headers(
+        self, body: bytes, *, client_id: str | None = None, sign: str | None = None
+    ) -> Headers:
         """The headers of section 1.4.1, correctly signed unless ``sign`` is given."""
         cid = self.target.client_id if client_id is None else client_id
         return [

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -33,8 +33,9 @@ _SHARED: dict[tuple[str, int, int], list[Any]] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def draw(strategy: st.SearchStrategy[T], *, seed_value: int, count: int,
-         share: str | None = None) -> list[T]:
+def draw(
+    strategy: st.SearchStrategy[T], *, seed_value: int, count: int, share: str | None = None
+) -> list[T]:
     """Up to ``count`` values of ``strategy``, the same list for the same seed.
 
     Cases that judge different things about the same kind of input name a
@@ -49,8 +50,13 @@ def draw(strategy: st.SearchStrategy[T], *, seed_value: int, count: int,
     drawn: list[T] = []
 
     @seed(seed_value)
-    @settings(max_examples=count, database=None, deadline=None, phases=(Phase.generate,),
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=(Phase.generate,),
+        suppress_health_check=list(HealthCheck),
+    )
     @given(strategy)
     def take(value: T) -> None:
         drawn.append(value)
@@ -67,8 +73,14 @@ def sample(strategy: st.SearchStrategy[T], *, seed_value: int, rounds: int = 5) 
     return draw(strategy, seed_value=seed_value, count=rounds)[-1]
 
 
-def explore(strategy: st.SearchStrategy[T], check: Callable[[T], None], *,
-            seed_value: int, examples: int, share: str | None = None) -> None:
+def explore(
+    strategy: st.SearchStrategy[T],
+    check: Callable[[T], None],
+    *,
+    seed_value: int,
+    examples: int,
+    share: str | None = None,
+) -> None:
     """Run ``check`` on ``examples`` drawn values; raise the worst Finding, naming its example."""
     values = draw(strategy, seed_value=seed_value, count=examples, share=share)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -80,9 +92,11 @@ def explore(strategy: st.SearchStrategy[T], check: Callable[[T], None], *,
     if not findings:
         return
     index, worst = max(findings, key=lambda f: (RANK[f[1].verdict], -f[0]))
-    worst.add_note(f"generated example {index + 1} of {len(values)}, seed {seed_value} "
-                   f"({len(findings)} of {len(values)} examples had findings):\n"
-                   f"{_show(values[index])}")
+    worst.add_note(
+        f"generated example {index + 1} of {len(values)}, seed {seed_value} "
+        f"({len(findings)} of {len(values)} examples had findings):\n"
+        f"{_show(values[index])}"
+    )
     raise worst
 
 

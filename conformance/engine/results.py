@@ -45,13 +45,25 @@ def percentiles(elapsed_ms: list[float]) -> dict[str, float | int]:
     times = sorted(elapsed_ms)
     if not times:
         return {"count": 0}
-    cuts = statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else [times[0]] * 99
-    return {"count": len(times), "p50": round(cuts[49], 3), "p90": round(cuts[89], 3),
-            "p99": round(cuts[98], 3), "max": round(times[-1], 3)}
+    cuts = (
+        statistics.quantiles(times, n=100, method="inclusive")
+        if len(times) > 1
+        else [times[0]] * 99
+    )
+    return {
+        "count": len(times),
+        "p50": round(cuts[49], 3),
+        "p90": round(cuts[89], 3),
+        "p99": round(cuts[98], 3),
+        "max": round(times[-1], 3),
+    }
 
 
 def summary(results: list[CaseResult]) -> dict[str, int]:
-    counts = {str(v): 0 for v in (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO, Verdict.SKIP)}
+    counts = {
+        str(v): 0
+        for v in (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO, Verdict.SKIP)
+    }
     for r in results:
         counts[str(r.verdict)] += 1
     return counts

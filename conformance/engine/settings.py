@@ -25,20 +25,40 @@ FAIL_ON = {"fail": Verdict.FAIL, "non-strict": Verdict.NON_STRICT}
 
 #: (option, environment variable, help). The option names are an interface: other tools use them.
 OPTIONS: tuple[tuple[str, str | None, str], ...] = (
-    ("--crm-url", "VATS_CRM_URL",
-     "base URL of the CRM under test; the suite POSTs to {URL}/call_events. "
-     "Default: the embedded reference CRM on loopback"),
+    (
+        "--crm-url",
+        "VATS_CRM_URL",
+        "base URL of the CRM under test; the suite POSTs to {URL}/call_events. "
+        "Default: the embedded reference CRM on loopback",
+    ),
     ("--client-id", "VATS_CLIENT_ID", "X-Client-ID the CRM expects (section 1.4.1)"),
-    ("--client-key", "VATS_CLIENT_KEY",
-     "signing key the CRM expects; prefer the environment variable. Never printed"),
-    ("--profile", "VATS_PROFILE", "guide (default: the 2017 guide) or field (adds production shapes)"),
-    ("--sut-timeout", "VATS_SUT_TIMEOUT",
-     f"seconds each answer may take, at most 60 (default {DEFAULT_TIMEOUT:g})"),
-    ("--examples", "VATS_EXAMPLES",
-     f"examples per generated (Hypothesis) case (default {DEFAULT_EXAMPLES})"),
+    (
+        "--client-key",
+        "VATS_CLIENT_KEY",
+        "signing key the CRM expects; prefer the environment variable. Never printed",
+    ),
+    (
+        "--profile",
+        "VATS_PROFILE",
+        "guide (default: the 2017 guide) or field (adds production shapes)",
+    ),
+    (
+        "--sut-timeout",
+        "VATS_SUT_TIMEOUT",
+        f"seconds each answer may take, at most 60 (default {DEFAULT_TIMEOUT:g})",
+    ),
+    (
+        "--examples",
+        "VATS_EXAMPLES",
+        f"examples per generated (Hypothesis) case (default {DEFAULT_EXAMPLES})",
+    ),
     ("--seed", "VATS_SEED", "seed of every generated case (default 0: the same run every time)"),
     ("--report-dir", "VATS_REPORT_DIR", f"where results.json goes (default {DEFAULT_REPORT_DIR})"),
-    ("--fail-on", "VATS_FAIL_ON", "lowest verdict that makes the run fail: fail (default) or non-strict"),
+    (
+        "--fail-on",
+        "VATS_FAIL_ON",
+        "lowest verdict that makes the run fail: fail (default) or non-strict",
+    ),
 )
 
 
@@ -96,7 +116,8 @@ def from_config(config: pytest.Config) -> Settings:
     if crm_url and not (client_id and client_key):
         raise pytest.UsageError(
             "--crm-url needs the CRM's credentials: --client-id and --client-key "
-            "(or VATS_CLIENT_ID and VATS_CLIENT_KEY)")
+            "(or VATS_CLIENT_ID and VATS_CLIENT_KEY)"
+        )
     if not crm_url:
         # The embedded reference gets credentials shaped like the guide's (1.4.2).
         client_id = client_id or secrets.token_hex(16).upper()
@@ -105,7 +126,9 @@ def from_config(config: pytest.Config) -> Settings:
     assert client_key is not None
     profile = opts["--profile"] or "guide"
     if profile not in PROFILES:
-        raise pytest.UsageError(f"--profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
+        raise pytest.UsageError(
+            f"--profile: expected one of {', '.join(PROFILES)}, got {profile!r}"
+        )
     fail_on = opts["--fail-on"] or "fail"
     if fail_on not in FAIL_ON:
         raise pytest.UsageError(f"--fail-on: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}")
@@ -116,10 +139,13 @@ def from_config(config: pytest.Config) -> Settings:
         crm_url=crm_url,
         client_id=client_id,
         client_key=client_key,
-        profile=profile,  # type: ignore[arg-type]  # checked against PROFILES above
-        sut_timeout=float(_number("--sut-timeout", opts["--sut-timeout"] or str(DEFAULT_TIMEOUT),
-                                  float, 0.05, 60)),
-        examples=int(_number("--examples", opts["--examples"] or str(DEFAULT_EXAMPLES), int, 1, 10_000)),
+        profile=profile,  # checked against PROFILES above
+        sut_timeout=float(
+            _number("--sut-timeout", opts["--sut-timeout"] or str(DEFAULT_TIMEOUT), float, 0.05, 60)
+        ),
+        examples=int(
+            _number("--examples", opts["--examples"] or str(DEFAULT_EXAMPLES), int, 1, 10_000)
+        ),
         seed=int(_number("--seed", opts["--seed"] or "0", int, 0, 2**32 - 1)),
         report_dir=report_dir,
         fail_on=FAIL_ON[fail_on],

@@ -11,7 +11,7 @@ import pytest
 
 
 class Verdict(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
     FAIL = "fail"
     NON_STRICT = "non-strict"
     INFO = "info"
@@ -39,7 +39,7 @@ class CaseInfo:
     role: str
 
 
-class Finding(Exception):  # noqa: N818 - a finding is not an error of the suite
+class Finding(Exception):
     """A case's judgement other than ``pass``: raised by checks, caught by the plugin."""
 
     def __init__(self, verdict: Verdict, expected: str, actual: str) -> None:
@@ -64,7 +64,7 @@ def info(expected: str, actual: str) -> Finding:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def case(id: str, *, section: str, requirement: str, title: str, role: str) -> Callable[[F], F]:  # noqa: A002
+def case(id: str, *, section: str, requirement: str, title: str, role: str) -> Callable[[F], F]:
     """Attach a case's identity to a test function (read back by the plugin)."""
     info_ = CaseInfo(id=id, title=title, section=section, requirement=requirement, role=role)
 

@@ -21,6 +21,7 @@ Run on its own::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -58,8 +59,14 @@ class BadNotification(ValueError):
 class ReferenceCrm:
     """A WSGI app; each step below is one decision a receiver makes."""
 
-    def __init__(self, client_id: str, client_key: str, *, base_path: str = "",
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        client_key: str,
+        *,
+        base_path: str = "",
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.client_id = client_id
         self._key = client_key
         self.path = base_path.rstrip("/") + "/call_events"
@@ -68,15 +75,20 @@ class ReferenceCrm:
         self.sessions: OrderedDict[str, list[str]] = OrderedDict()
 
     # -- WSGI ---------------------------------------------------------------
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         request = Request(environ)
         try:
             answer = self.handle(request)
         except Exception as exc:  # noqa: BLE001 - the last line of defence answers, never crashes
             answer = Answer(500, f"internal error: {type(exc).__name__}")
         body = answer.body()
-        headers = [("Content-Type", "application/json; charset=utf-8"),
-                   ("Content-Length", str(len(body))), *answer.headers]
+        headers = [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            *answer.headers,
+        ]
         start_response(f"{answer.status} {_REASONS.get(answer.status, 'Status')}", headers)
         if self.log:
             self.log(f"{request.method} {request.path} -> {answer.status} {answer.message}")
@@ -114,7 +126,9 @@ class ReferenceCrm:
 
     def signature_ok(self, request: Request, body: bytes) -> bool:
         # Always the configured id, never the one the request claims.
-        return signing.verify(self.client_id, body, self._key, request.headers.get(signing.SIGN_HEADER))
+        return signing.verify(
+            self.client_id, body, self._key, request.headers.get(signing.SIGN_HEADER)
+        )
 
     def parse(self, body: bytes) -> Any:
         try:
@@ -144,9 +158,18 @@ class ReferenceCrm:
         return Answer(200, "accepted")
 
 
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
-            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-            409: "Conflict", 413: "Content Too Large", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    500: "Internal Server Error",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,36 +179,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="vats-reference-crm",
         description="Reference receiver of VATS call_events notifications, for trying the suite "
-                    "or a PBX against. The key is read from VATS_CLIENT_KEY unless given.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        "or a PBX against. The key is read from VATS_CLIENT_KEY unless given.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     parser.add_argument("--base-path", default="", help="path prefix before /call_events")
-    parser.add_argument("--client-id", default=os.environ.get("VATS_CLIENT_ID"),
-                        help="X-Client-ID to accept (default $VATS_CLIENT_ID)")
-    parser.add_argument("--client-key", default=os.environ.get("VATS_CLIENT_KEY"),
-                        help="signing key (default $VATS_CLIENT_KEY; prefer the variable)")
+    parser.add_argument(
+        "--client-id",
+        default=os.environ.get("VATS_CLIENT_ID"),
+        help="X-Client-ID to accept (default $VATS_CLIENT_ID)",
+    )
+    parser.add_argument(
+        "--client-key",
+        default=os.environ.get("VATS_CLIENT_KEY"),
+        help="signing key (default $VATS_CLIENT_KEY; prefer the variable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
     if not args.client_id or not args.client_key:
-        parser.error("a client id and key are required: --client-id/--client-key or "
-                     "VATS_CLIENT_ID/VATS_CLIENT_KEY")
+        parser.error(
+            "a client id and key are required: --client-id/--client-key or "
+            "VATS_CLIENT_ID/VATS_CLIENT_KEY"
+        )
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
-    app = ReferenceCrm(args.client_id, args.client_key, base_path=args.base_path,
-                       log=None if args.quiet else lambda line: print(line, flush=True))
+    app = ReferenceCrm(
+        args.client_id,
+        args.client_key,
+        base_path=args.base_path,
+        log=None if args.quiet else lambda line: print(line, flush=True),
+    )
     try:
         running = serve(app, args.host, args.port)
     except OSError as exc:
-        print(f"vats-reference-crm: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"vats-reference-crm: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 1
-    print(f"vats-reference-crm: listening on {running.url} (notifications: {running.url}{app.path})",
-          flush=True)
+    print(
+        f"vats-reference-crm: listening on {running.url} (notifications: {running.url}{app.path})",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: running.server.shutdown())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         running.thread.join()
-    except KeyboardInterrupt:
-        pass
     running.stop()
     return 0
 

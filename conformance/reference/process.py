@@ -59,8 +59,12 @@ def launch(module: str, args: Sequence[str], env: Mapping[str, str]) -> Launched
     errors = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - lives with the child
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", module, *args],
-        stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL,
-        env={**os.environ, **env}, text=True, encoding="utf-8",
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        text=True,
+        encoding="utf-8",
     )
     return Launched(process, errors, module)
 
@@ -85,8 +89,9 @@ def wait_listening(launched: Launched, timeout: float = START_TIMEOUT) -> Child:
     errors.seek(0)
     tail = " | ".join(errors.read().strip().splitlines()[-3:])
     errors.close()
-    raise StartError(f"{launched.module} did not start within {timeout:g} s"
-                     + (f": {tail}" if tail else ""))
+    raise StartError(
+        f"{launched.module} did not start within {timeout:g} s" + (f": {tail}" if tail else "")
+    )
 
 
 def start(module: str, args: Sequence[str], env: Mapping[str, str]) -> Child:

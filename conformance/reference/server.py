@@ -7,6 +7,7 @@ mid-request cannot hold a thread forever.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ class QuietHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_error(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -49,7 +50,7 @@ class Running:
     def url(self) -> str:
         host = self.server.host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.server.server_port}"
+        return f"http://{host}:{self.server.port}"
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -58,9 +59,30 @@ class Running:
 
 
 def serve(app: WSGIApp, host: str = "127.0.0.1", port: int = 0) -> Running:
-    """Start ``app`` on ``host:port`` (0 picks a free port) and return at once."""
-    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"wsgi:{server.server_port}", daemon=True)
+    """Start ``app`` on ``host:port`` (0 picks a free port) and return at once.
+
+    The socket is bound here, so that a busy port raises ``OSError`` to the
+    caller (werkzeug would print its own advice and exit the process).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=128)
+    sock.set_inheritable(True)
+    try:
+        server = make_server(
+            host,
+            sock.getsockname()[1],
+            app,
+            threaded=True,
+            request_handler=QuietHandler,
+            fd=sock.fileno(),
+        )
+    finally:
+        sock.close()  # werkzeug serves a duplicate of the descriptor
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"wsgi:{server.port}",
+        daemon=True,
+    )
     thread.start()
     return Running(server, thread)

@@ -17,25 +17,38 @@ dedicated cases, not by "must be accepted" ones.
 from __future__ import annotations
 
 import json
+import re._parser as _sre  # type: ignore[import-not-found]  # the stdlib's, as Hypothesis uses
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
 
-try:  # the stdlib regex parser, as Hypothesis itself uses it
-    import re._parser as _sre  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - Python < 3.11
-    import sre_parse as _sre  # type: ignore[no-redef]
-
 from conformance.spec import schemas
 from conformance.spec.schemas import Profile
 
 TEXT = st.characters(categories=("L", "N", "P", "S", "Zs"))
 _HANDLED = {
-    "$schema", "$id", "$defs", "$ref", "title", "description", "examples",
-    "type", "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum",
-    "anyOf", "oneOf", "properties", "required", "additionalProperties",
+    "$schema",
+    "$id",
+    "$defs",
+    "$ref",
+    "title",
+    "description",
+    "examples",
+    "type",
+    "enum",
+    "const",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "anyOf",
+    "oneOf",
+    "properties",
+    "required",
+    "additionalProperties",
 }
 
 
@@ -57,7 +70,9 @@ class Compiler:
         doc_name, _, pointer = ref.partition("#")
         doc = self.root
         if doc_name:
-            doc = schemas.view(doc_name.removesuffix(".json"), self.profile, canonical=self.canonical)
+            doc = schemas.view(
+                doc_name.removesuffix(".json"), self.profile, canonical=self.canonical
+            )
         node: Any = doc
         for part in filter(None, pointer.split("/")):
             node = node[part]
@@ -76,7 +91,10 @@ class Compiler:
         if unknown:
             raise UnsupportedSchema(f"keywords not supported by the generator: {sorted(unknown)}")
         if "$ref" in schema:
-            merged = {**self._resolve(schema["$ref"]), **{k: v for k, v in schema.items() if k != "$ref"}}
+            merged = {
+                **self._resolve(schema["$ref"]),
+                **{k: v for k, v in schema.items() if k != "$ref"},
+            }
             return self.compile(merged)
         if "const" in schema:
             return st.just(schema["const"])
@@ -102,7 +120,9 @@ class Compiler:
     def _string(self, schema: Mapping[str, Any]) -> st.SearchStrategy[str]:
         if "pattern" in schema:
             return regex(schema["pattern"])
-        return st.text(TEXT, min_size=schema.get("minLength", 0), max_size=schema.get("maxLength", 40))
+        return st.text(
+            TEXT, min_size=schema.get("minLength", 0), max_size=schema.get("maxLength", 40)
+        )
 
     def property(self, name: str) -> st.SearchStrategy[Any]:
         """The strategy for one top-level property of the document."""
@@ -146,7 +166,7 @@ def regex(pattern: str) -> st.SearchStrategy[str]:
         return st.from_regex(schemas.ecma_pattern(pattern), fullmatch=True)
 
 
-class _Fallback(Exception):  # noqa: N818 - control flow, not an error
+class _Fallback(Exception):
     pass
 
 
@@ -201,6 +221,8 @@ def compiler(name: str, profile: Profile = "guide", *, canonical: bool = True) -
     return Compiler(name, profile, canonical=canonical)
 
 
-def strategy(name: str, profile: Profile = "guide", *, canonical: bool = True) -> st.SearchStrategy[Any]:
+def strategy(
+    name: str, profile: Profile = "guide", *, canonical: bool = True
+) -> st.SearchStrategy[Any]:
     """Valid instances of message ``name``; canonical ones unless told otherwise."""
     return compiler(name, profile, canonical=canonical).compile()

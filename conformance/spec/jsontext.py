@@ -77,7 +77,9 @@ STYLES: dict[str, TextStyle] = {
     "keys-sorted": TextStyle(key_order="sorted", item_sep=",", key_sep=":"),
     "unicode-escaped": TextStyle(ascii_escapes=True),
     "slash-escaped": TextStyle(escape_slash=True),
-    "escaped-everything": TextStyle(ascii_escapes=True, escape_slash=True, item_sep=",", key_sep=":"),
+    "escaped-everything": TextStyle(
+        ascii_escapes=True, escape_slash=True, item_sep=",", key_sep=":"
+    ),
     "trailing-newline": TextStyle(trailing="\n"),
     "surrounding-whitespace": TextStyle(leading=" \t\r\n", trailing=" \r\n\t"),
 }

@@ -15,9 +15,9 @@ next party with the same ``session_id`` (А.2, session_id).
 from __future__ import annotations
 
 import random
-from functools import cache
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from hypothesis import strategies as st
@@ -85,8 +85,16 @@ def _party(role: str) -> st.SearchStrategy[Party]:
     return st.builds(Party, gen.compile({"$ref": "#/$defs/sip_uri"}), gen.property("request_pin"))
 
 
-def _note(draw: st.DrawFn, state: str, kind: str, caller: Party, callee: Party,
-          session_id: str, clock: int) -> dict[str, Any]:
+def _note(
+    draw: st.DrawFn,
+    *,
+    state: str,
+    kind: str,
+    caller: Party,
+    callee: Party,
+    session_id: str,
+    clock: int,
+) -> dict[str, Any]:
     gen = compiler("call_events", "guide", canonical=True)
     note: dict[str, Any] = {
         "state": state,
@@ -96,20 +104,21 @@ def _note(draw: st.DrawFn, state: str, kind: str, caller: Party, callee: Party,
         "from_number": caller.number,
         "request_number": callee.number,
     }
-    optional = {
-        "from_pin": lambda: caller.pin,
-        "request_pin": lambda: callee.pin,
-        "disconnect_reason": lambda: draw(gen.property("disconnect_reason")),
-        "is_record": lambda: draw(gen.property("is_record")),
-    }
     present = draw(_PRESENT)  # one draw: which of the optional fields are set
-    for bit, (field, value) in enumerate(optional.items()):
-        if carries(field, state, kind) and present >> bit & 1:
-            note[field] = value()
+    for bit, field in enumerate(_OPTIONAL):
+        if not (carries(field, state, kind) and present >> bit & 1):
+            continue
+        if field == "from_pin":
+            note[field] = caller.pin
+        elif field == "request_pin":
+            note[field] = callee.pin
+        else:
+            note[field] = draw(gen.property(field))
     return note
 
 
-_PRESENT = st.integers(0, 15)
+_OPTIONAL = ("from_pin", "request_pin", "disconnect_reason", "is_record")
+_PRESENT = st.integers(0, 2 ** len(_OPTIONAL) - 1)
 _CLOCK = st.integers(1_483_228_800, 1_893_456_000)  # 2017 .. 2030, Unix seconds
 
 
@@ -120,7 +129,7 @@ def calls(
     scenario: str | None = None,
 ) -> list[dict[str, Any]]:
     """One call's notifications, in order, canonical shapes under the guide profile."""
-    kind: CallType = call_type or draw(st.sampled_from(CALL_TYPES))
+    kind: CallType = draw(st.sampled_from(CALL_TYPES)) if call_type is None else call_type
     states = SCENARIOS[scenario or draw(st.sampled_from(sorted(SCENARIOS)))]
     caller_role, callee_role = PARTIES[kind]
     caller = draw(_party(caller_role))
@@ -132,7 +141,17 @@ def calls(
         clock += draw(st.integers(0, 120))
         if state == "connected" and kind == "incoming":
             callee = draw(_party("user"))  # who answered (А.2 example); a transfer: the next one
-        out.append(_note(draw, state, kind, caller, callee, session_id, clock))
+        out.append(
+            _note(
+                draw,
+                state=state,
+                kind=kind,
+                caller=caller,
+                callee=callee,
+                session_id=session_id,
+                clock=clock,
+            )
+        )
     return out
 
 
@@ -144,11 +163,20 @@ def notifications(draw: st.DrawFn) -> dict[str, Any]:
     caller_role, callee_role = PARTIES[kind]
     if state != "new" and kind == "incoming":
         callee_role = "user"
-    return _note(draw, state, kind, draw(_party(caller_role)), draw(_party(callee_role)),
-                 draw(compiler("call_events", "guide").property("session_id")), draw(_CLOCK))
+    return _note(
+        draw,
+        state=state,
+        kind=kind,
+        caller=draw(_party(caller_role)),
+        callee=draw(_party(callee_role)),
+        session_id=draw(compiler("call_events", "guide").property("session_id")),
+        clock=draw(_CLOCK),
+    )
 
 
-def interleave(per_call: Sequence[Sequence[dict[str, Any]]], rng: random.Random) -> list[dict[str, Any]]:
+def interleave(
+    per_call: Sequence[Sequence[dict[str, Any]]], rng: random.Random
+) -> list[dict[str, Any]]:
     """Merge several calls' notifications, each call keeping its own order."""
     queues = [list(c) for c in per_call if c]
     merged: list[dict[str, Any]] = []

@@ -83,7 +83,10 @@ def view(name: str, profile: Profile = "guide", *, canonical: bool = False) -> d
 
 def _registry(profile: Profile, canonical: bool) -> referencing.Registry[Any]:
     resources = [
-        (_BASE + f"{name}.json", DRAFT202012.create_resource(view(name, profile, canonical=canonical)))
+        (
+            _BASE + f"{name}.json",
+            DRAFT202012.create_resource(view(name, profile, canonical=canonical)),
+        )
         for name in MESSAGES
     ]
     return referencing.Registry().with_resources(resources)
@@ -108,7 +111,7 @@ def _pattern(
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-_Validator = jsonschema.validators.extend(
+_Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
     jsonschema.Draft202012Validator, {"pattern": _pattern}
 )
 
@@ -133,7 +136,9 @@ def is_valid(name: str, instance: Any, profile: Profile = "guide") -> bool:
 def only_for(name: str) -> dict[str, dict[str, list[str]]]:
     """Table А.2's "Устанавливается только для ..." rules: field -> {key: allowed values}."""
     props = raw(name).get("properties", {})
-    return {field: dict(spec["x-only-for"]) for field, spec in props.items() if "x-only-for" in spec}
+    return {
+        field: dict(spec["x-only-for"]) for field, spec in props.items() if "x-only-for" in spec
+    }
 
 
 def copy_of(value: Any) -> Any:

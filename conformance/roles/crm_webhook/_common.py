@@ -29,11 +29,11 @@ def notification(**changes: Any) -> dict[str, Any]:
 
 
 #: One party of each kind, in the shapes of the guide's examples (А.2).
-_EXTERNAL = {"number": "+74951234567"}
-_DOMAIN = {"number": "+74991234567"}
-_USER = {"number": "user@domain.ru", "pin": 317}
-_USER2 = {"number": "sip:user2@domain.ru", "pin": 318}
-_ENDS = {
+_EXTERNAL: dict[str, Any] = {"number": "+74951234567"}
+_DOMAIN: dict[str, Any] = {"number": "+74991234567"}
+_USER: dict[str, Any] = {"number": "user@domain.ru", "pin": 317}
+_USER2: dict[str, Any] = {"number": "sip:user2@domain.ru", "pin": 318}
+_ENDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "incoming": (_EXTERNAL, _USER),
     "outbound": (_USER, _EXTERNAL),
     "internal": (_USER, _USER2),
@@ -48,12 +48,19 @@ def sample(state: str, call_type: str) -> dict[str, Any]:
     if call_type == "incoming" and state == "new":
         callee = _DOMAIN
     doc: dict[str, Any] = {
-        "state": state, "type": call_type, "session_id": f"76981273981{len(state)}{len(call_type)}",
-        "timestamp": "1511753600", "from_number": caller["number"],
+        "state": state,
+        "type": call_type,
+        "session_id": f"76981273981{len(state)}{len(call_type)}",
+        "timestamp": "1511753600",
+        "from_number": caller["number"],
         "request_number": callee["number"],
     }
-    optional = {"from_pin": caller.get("pin"), "request_pin": callee.get("pin"),
-                "disconnect_reason": "Отбой вызывающего абонента", "is_record": True}
+    optional = {
+        "from_pin": caller.get("pin"),
+        "request_pin": callee.get("pin"),
+        "disconnect_reason": "Отбой вызывающего абонента",
+        "is_record": True,
+    }
     for field, value in optional.items():
         if value is not None and carries(field, state, call_type):
             doc[field] = value
@@ -62,8 +69,12 @@ def sample(state: str, call_type: str) -> dict[str, Any]:
 
 #: Values no required field of Table А.2 admits under any profile or reading
 #: (all are strings, timestamp may also be an integer -- and a boolean is not one).
-JUNK = st.one_of(st.none(), st.booleans(), st.lists(st.integers(), max_size=2),
-                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 REQUIRED = ("session_id", "timestamp", "type", "state", "from_number", "request_number")
 DROP = "<absent>"
 
@@ -71,8 +82,12 @@ DROP = "<absent>"
 #: signature digit to corrupt, and a required field to break (removed or junk).
 Variant = tuple[dict[str, Any], TextStyle, int, str, Any]
 VARIANTS: st.SearchStrategy[Variant] = st.tuples(
-    lifecycle.notifications(), text_styles(), st.integers(0, 63),
-    st.sampled_from(REQUIRED), st.one_of(st.just(DROP), JUNK))
+    lifecycle.notifications(),
+    text_styles(),
+    st.integers(0, 63),
+    st.sampled_from(REQUIRED),
+    st.one_of(st.just(DROP), JUNK),
+)
 SHARE_VARIANTS = "crm.notification-variants"
 SHARE_ANSWERED = "crm.answered-calls"
 

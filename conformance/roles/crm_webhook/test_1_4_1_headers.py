@@ -1,11 +1,13 @@
 """Section 1.4.1 "Формирование заголовков": X-Client-ID names the client.
 
-    "В каждом отправляемом запросе (уведомлении) в заголовке POST-запроса
-    присутствует параметр «header.X-Client-ID» ... По этому коду
-    идентифицируется абонент услуги"
+"В каждом отправляемом запросе (уведомлении) в заголовке POST-запроса
+присутствует параметр «header.X-Client-ID» ... По этому коду
+идентифицируется абонент услуги"
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 
@@ -19,10 +21,13 @@ def _foreign_id(own: str) -> str:
     return "00000" + own[5:][::-1] if own[5:] != own[5:][::-1] else own + "F"
 
 
-@crm_case("crm.identity.foreign-signed", section="1.4.1",
-          title="Another client's X-Client-ID is refused even when signed with it",
-          requirement="The receiver verifies against its configured client id, not the one the "
-                      "request claims, so a foreign X-Client-ID is refused.")
+@crm_case(
+    "crm.identity.foreign-signed",
+    section="1.4.1",
+    title="Another client's X-Client-ID is refused even when signed with it",
+    requirement="The receiver verifies against its configured client id, not the one the "
+    "request claims, so a foreign X-Client-ID is refused.",
+)
 def test_foreign_id_signed_with_it_refused(crm: CrmWebhook) -> None:
     body = crm.body(notification())
     foreign = _foreign_id(crm.target.client_id)
@@ -30,62 +35,84 @@ def test_foreign_id_signed_with_it_refused(crm: CrmWebhook) -> None:
     checks.refused(crm.post(body, headers))
 
 
-@crm_case("crm.identity.foreign", section="1.4.1",
-          title="Another client's X-Client-ID with our signature is refused",
-          requirement="A notification whose X-Client-ID is not the client's is not acknowledged.")
+@crm_case(
+    "crm.identity.foreign",
+    section="1.4.1",
+    title="Another client's X-Client-ID with our signature is refused",
+    requirement="A notification whose X-Client-ID is not the client's is not acknowledged.",
+)
 def test_foreign_id_refused(crm: CrmWebhook) -> None:
     body = crm.body(notification())
     headers = crm.headers(body, client_id=_foreign_id(crm.target.client_id), sign=crm.sign(body))
     checks.refused(crm.post(body, headers), otherwise=Verdict.NON_STRICT)
 
 
-@crm_case("crm.identity.missing", section="1.4.1",
-          title="A notification without X-Client-ID is refused",
-          requirement="Every notification carries X-Client-ID; one without it is not acknowledged.")
+@crm_case(
+    "crm.identity.missing",
+    section="1.4.1",
+    title="A notification without X-Client-ID is refused",
+    requirement="Every notification carries X-Client-ID; one without it is not acknowledged.",
+)
 def test_missing_id_refused(crm: CrmWebhook) -> None:
     body = crm.body(notification())
     headers = [h for h in crm.headers(body) if h[0] != "X-Client-ID"]
     checks.refused(crm.post(body, headers), otherwise=Verdict.NON_STRICT)
 
 
-@crm_case("crm.identity.empty", section="1.4.1",
-          title="An empty X-Client-ID is refused",
-          requirement="A notification whose X-Client-ID is empty is not acknowledged.")
+@crm_case(
+    "crm.identity.empty",
+    section="1.4.1",
+    title="An empty X-Client-ID is refused",
+    requirement="A notification whose X-Client-ID is empty is not acknowledged.",
+)
 def test_empty_id_refused(crm: CrmWebhook) -> None:
     body = crm.body(notification())
     headers = crm.headers(body, client_id="", sign=crm.sign(body))
     checks.refused(crm.post(body, headers), otherwise=Verdict.NON_STRICT)
 
 
-@crm_case("crm.identity.none", section="1.4.1",
-          title="A notification with neither header is refused",
-          requirement="A notification with no X-Client-ID and no X-Client-Sign is not acknowledged.")
+@crm_case(
+    "crm.identity.none",
+    section="1.4.1",
+    title="A notification with neither header is refused",
+    requirement="A notification with no X-Client-ID and no X-Client-Sign is not acknowledged.",
+)
 def test_no_headers_refused(crm: CrmWebhook) -> None:
     body = crm.body(notification())
     checks.refused(crm.post(body, [("Content-Type", "application/json")]))
 
 
-CASINGS = {
+def _alternating(name: str) -> str:
+    return "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(name))
+
+
+CASINGS: dict[str, Callable[[str], str]] = {
     "lower": str.lower,
     "upper": str.upper,
-    "mixed": lambda name: "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(name)),
+    "mixed": _alternating,
 }
 
 
 @pytest.mark.parametrize("casing", sorted(CASINGS))
-@crm_case("crm.headers.name-case", section="1.4.1",
-          title="Header names in any letter case are understood",
-          requirement="HTTP field names are case-insensitive (RFC 9110 5.1), so X-Client-ID and "
-                      "X-Client-Sign are found whatever their letter case.")
+@crm_case(
+    "crm.headers.name-case",
+    section="1.4.1",
+    title="Header names in any letter case are understood",
+    requirement="HTTP field names are case-insensitive (RFC 9110 5.1), so X-Client-ID and "
+    "X-Client-Sign are found whatever their letter case.",
+)
 def test_header_name_case_accepted(crm: CrmWebhook, casing: str) -> None:
     body = crm.body(notification())
     headers = [(CASINGS[casing](name), value) for name, value in crm.headers(body)]
     checks.accepted(crm.post(body, headers))
 
 
-@crm_case("crm.headers.content-type-charset", section="1.4.1",
-          title="A content type with a charset parameter is accepted",
-          requirement="Content-Type: application/json; charset=utf-8 is the JSON the guide names.")
+@crm_case(
+    "crm.headers.content-type-charset",
+    section="1.4.1",
+    title="A content type with a charset parameter is accepted",
+    requirement="Content-Type: application/json; charset=utf-8 is the JSON the guide names.",
+)
 def test_content_type_charset_accepted(crm: CrmWebhook) -> None:
     body = crm.body(notification())
     headers = [("Content-Type", "application/json; charset=utf-8"), *crm.headers(body)[1:]]

@@ -26,17 +26,24 @@ BURST_CALLS = 20
 
 def _calls(count: int, seed_value: int) -> list[list[dict[str, object]]]:
     """``count`` whole calls, the same on every run with this seed, each its own session."""
-    drawn = draw(lifecycle.calls(scenario="answered"), seed_value=seed_value, count=BURST_CALLS,
-                 share=SHARE_ANSWERED)[:count]
+    drawn = draw(
+        lifecycle.calls(scenario="answered"),
+        seed_value=seed_value,
+        count=BURST_CALLS,
+        share=SHARE_ANSWERED,
+    )[:count]
     for i, call in enumerate(drawn):
         for doc in call:
             doc["session_id"] = f"{str(doc['session_id'])[:100]}-{i}"
     return drawn
 
 
-@crm_case("crm.timing.latency", section="3.2.1",
-          title="Answers come within the timeout, and their latency is recorded",
-          requirement="Each notification is answered within the PBX's timeout (--sut-timeout).")
+@crm_case(
+    "crm.timing.latency",
+    section="3.2.1",
+    title="Answers come within the timeout, and their latency is recorded",
+    requirement="Each notification is answered within the PBX's timeout (--sut-timeout).",
+)
 def test_latency_recorded(crm: CrmWebhook) -> None:
     log: list[Exchange] = []
     for call in _calls(SEQUENTIAL // 3, crm.settings.seed):
@@ -47,10 +54,13 @@ def test_latency_recorded(crm: CrmWebhook) -> None:
     crm.note(f"{len(log)} sequential answers, ms: {percentiles([e.elapsed_ms for e in log])}")
 
 
-@crm_case("crm.timing.burst", section="3.2.1",
-          title="A burst of concurrent calls is answered in time",
-          requirement=f"{BURST_CALLS} calls notified at once are each answered within the timeout "
-                      "and accepted.")
+@crm_case(
+    "crm.timing.burst",
+    section="3.2.1",
+    title="A burst of concurrent calls is answered in time",
+    requirement=f"{BURST_CALLS} calls notified at once are each answered within the timeout "
+    "and accepted.",
+)
 def test_burst_answered(crm: CrmWebhook) -> None:
     calls = _calls(BURST_CALLS, crm.settings.seed)
 
@@ -61,5 +71,7 @@ def test_burst_answered(crm: CrmWebhook) -> None:
         exchanges = [ex for call in pool.map(deliver, calls) for ex in call]
     for ex in exchanges:
         checks.accepted(ex)
-    crm.note(f"{len(exchanges)} answers under {BURST_CALLS} concurrent calls, ms: "
-             f"{percentiles([e.elapsed_ms for e in exchanges])}")
+    crm.note(
+        f"{len(exchanges)} answers under {BURST_CALLS} concurrent calls, ms: "
+        f"{percentiles([e.elapsed_ms for e in exchanges])}"
+    )

@@ -8,6 +8,7 @@ is recorded, not graded.
 from __future__ import annotations
 
 import pytest
+
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
 from conformance.engine.explore import explore
@@ -25,39 +26,56 @@ PAIRS = [(s, t) for s in lifecycle.STATES for t in lifecycle.CALL_TYPES]
 
 
 @pytest.mark.parametrize(("state", "call_type"), PAIRS, ids=[f"{s}-{t}" for s, t in PAIRS])
-@crm_case("crm.content.state-type", section="А.2",
-          title="Every state of every call type is accepted",
-          requirement="Notifications of every state (new, connected, disconnected) for every call "
-                      "type (incoming, outbound, internal) are accepted.")
+@crm_case(
+    "crm.content.state-type",
+    section="А.2",
+    title="Every state of every call type is accepted",
+    requirement="Notifications of every state (new, connected, disconnected) for every call "
+    "type (incoming, outbound, internal) are accepted.",
+)
 def test_state_and_type_accepted(crm: CrmWebhook, state: str, call_type: str) -> None:
     checks.accepted(crm.notify(sample(state, call_type)))
 
 
-@crm_case("crm.content.explore", section="А.2",
-          title="Generated valid notifications are accepted",
-          requirement="Any notification that Table А.2 allows is accepted.")
+@crm_case(
+    "crm.content.explore",
+    section="А.2",
+    title="Generated valid notifications are accepted",
+    requirement="Any notification that Table А.2 allows is accepted.",
+)
 def test_generated_notifications_accepted(crm: CrmWebhook) -> None:
     s = crm.settings
-    explore(VARIANTS, lambda v: checks.accepted(crm.notify(v[0])),
-            seed_value=s.seed, examples=s.examples, share=SHARE_VARIANTS)
+    explore(
+        VARIANTS,
+        lambda v: checks.accepted(crm.notify(v[0])),
+        seed_value=s.seed,
+        examples=s.examples,
+        share=SHARE_VARIANTS,
+    )
 
 
 REQUIRED = ("session_id", "timestamp", "type", "state", "from_number", "request_number")
 
 
 @pytest.mark.parametrize("state", lifecycle.STATES)
-@crm_case("crm.content.minimal", section="А.2",
-          title="A notification with only the required fields is accepted",
-          requirement="Fields whose empty value the table allows (pins, disconnect_reason, "
-                      "is_record) may be absent.")
+@crm_case(
+    "crm.content.minimal",
+    section="А.2",
+    title="A notification with only the required fields is accepted",
+    requirement="Fields whose empty value the table allows (pins, disconnect_reason, "
+    "is_record) may be absent.",
+)
 def test_optional_fields_absent_accepted(crm: CrmWebhook, state: str) -> None:
     doc = {k: v for k, v in sample(state, "internal").items() if k in REQUIRED}
     checks.accepted(crm.notify(doc))
 
 
-@crm_case("crm.content.optional-null", section="А.2",
-          title="Optional fields set to null are accepted",
-          requirement="Fields marked 'Допускается' (empty allowed) may be null.")
+@crm_case(
+    "crm.content.optional-null",
+    section="А.2",
+    title="Optional fields set to null are accepted",
+    requirement="Fields marked 'Допускается' (empty allowed) may be null.",
+)
 def test_optional_fields_null_accepted(crm: CrmWebhook) -> None:
     doc = sample("disconnected", "internal")
     doc.update(from_pin=None, request_pin=None, disconnect_reason=None, is_record=None)
@@ -73,53 +91,74 @@ NUMBERS = {
 
 
 @pytest.mark.parametrize("numbers", sorted(NUMBERS))
-@crm_case("crm.content.numbers", section="А.2",
-          title="Numbers in E.164 and as SIP-URIs are accepted",
-          requirement="from_number and request_number are 'Номер в формате E.164 или SIP-URI'.")
+@crm_case(
+    "crm.content.numbers",
+    section="А.2",
+    title="Numbers in E.164 and as SIP-URIs are accepted",
+    requirement="from_number and request_number are 'Номер в формате E.164 или SIP-URI'.",
+)
 def test_number_shapes_accepted(crm: CrmWebhook, numbers: str) -> None:
     caller, callee = NUMBERS[numbers]
     checks.accepted(crm.notify(notification(from_number=caller, request_number=callee)))
 
 
 @pytest.mark.parametrize("name", ["new", "disconnected"])
-@crm_case("crm.content.guide-example", section="А.2",
-          title="The guide's own example, byte for byte, is accepted",
-          requirement="The examples printed in Appendix А are valid notifications.")
+@crm_case(
+    "crm.content.guide-example",
+    section="А.2",
+    title="The guide's own example, byte for byte, is accepted",
+    requirement="The examples printed in Appendix А are valid notifications.",
+)
 def test_guide_example_accepted(crm: CrmWebhook, name: str) -> None:
     checks.accepted(crm.raw(examples.raw(f"call_events.{name}")))
 
 
-@crm_case("crm.content.guide-example-connected", section="А.2",
-          title="The guide's connected example, with is_record (E6), byte for byte",
-          requirement="The connected example carries is_record although the table sets it only on "
-                      "disconnect (E6); either reading is conformant and the choice is recorded.")
+@crm_case(
+    "crm.content.guide-example-connected",
+    section="А.2",
+    title="The guide's connected example, with is_record (E6), byte for byte",
+    requirement="The connected example carries is_record although the table sets it only on "
+    "disconnect (E6); either reading is conformant and the choice is recorded.",
+)
 def test_guide_connected_example(crm: CrmWebhook) -> None:
     checks.reading_recorded(crm.raw(examples.raw("call_events.connected")), "E6: example")
 
 
 @pytest.mark.parametrize("style", ["raw-utf8", "unicode-escaped"])
-@crm_case("crm.content.cyrillic", section="А.2",
-          title="Cyrillic text, raw UTF-8 or \\u-escaped, is accepted",
-          requirement="disconnect_reason is free text such as 'Отбой вызывающего абонента', in "
-                      "either JSON spelling.")
+@crm_case(
+    "crm.content.cyrillic",
+    section="А.2",
+    title="Cyrillic text, raw UTF-8 or \\u-escaped, is accepted",
+    requirement="disconnect_reason is free text such as 'Отбой вызывающего абонента', in "
+    "either JSON spelling.",
+)
 def test_cyrillic_accepted(crm: CrmWebhook, style: str) -> None:
     doc = notification(disconnect_reason="Отбой вызывающего абонента — «ёЁ»")
     checks.accepted(crm.notify(doc, style))
 
 
-@crm_case("crm.content.extra-fields", section="А.2",
-          title="Unknown extra fields are accepted (forward compatibility)",
-          requirement="Later editions add fields; a receiver ignores the ones it does not know.")
+@crm_case(
+    "crm.content.extra-fields",
+    section="А.2",
+    title="Unknown extra fields are accepted (forward compatibility)",
+    requirement="Later editions add fields; a receiver ignores the ones it does not know.",
+)
 def test_unknown_fields_accepted(crm: CrmWebhook) -> None:
     doc = notification(call_id="a1b2", analytics={"mos": 4.2, "tags": ["x"]}, ip_adress="10.0.0.1")
     otherwise = Verdict.FAIL if crm.settings.profile == "field" else Verdict.NON_STRICT
-    checks.accepted(crm.notify(doc), otherwise=otherwise,
-                    why="production PBXs send fields the 2017 guide does not list")
+    checks.accepted(
+        crm.notify(doc),
+        otherwise=otherwise,
+        why="production PBXs send fields the 2017 guide does not list",
+    )
 
 
-@crm_case("crm.content.timestamp-number", section="А.2",
-          title="timestamp as a number, the table's reading of E4 (recorded)",
-          requirement="The table types timestamp as Timestamp, the examples send a string of Unix "
-                      "seconds (E4); either reading is conformant and the choice is recorded.")
+@crm_case(
+    "crm.content.timestamp-number",
+    section="А.2",
+    title="timestamp as a number, the table's reading of E4 (recorded)",
+    requirement="The table types timestamp as Timestamp, the examples send a string of Unix "
+    "seconds (E4); either reading is conformant and the choice is recorded.",
+)
 def test_timestamp_number_recorded(crm: CrmWebhook) -> None:
     checks.reading_recorded(crm.notify(notification(timestamp=1511753600)), "E4: number")

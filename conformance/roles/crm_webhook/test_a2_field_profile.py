@@ -31,11 +31,17 @@ SHAPES: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-@crm_case("crm.field.shape", section="А.2",
-          title="A shape production PBXs send is accepted",
-          requirement="Under the field profile, every shape production PBXs are seen to send is "
-                      "accepted; under the guide profile a refusal is recorded.")
+@crm_case(
+    "crm.field.shape",
+    section="А.2",
+    title="A shape production PBXs send is accepted",
+    requirement="Under the field profile, every shape production PBXs are seen to send is "
+    "accepted; under the guide profile a refusal is recorded.",
+)
 def test_field_shape(crm: CrmWebhook, shape: str) -> None:
     otherwise = Verdict.FAIL if crm.settings.profile == "field" else Verdict.INFO
-    checks.accepted(crm.notify(notification(**SHAPES[shape])), otherwise=otherwise,
-                    why=f"production PBXs send this shape ({shape})")
+    checks.accepted(
+        crm.notify(notification(**SHAPES[shape])),
+        otherwise=otherwise,
+        why=f"production PBXs send this shape ({shape})",
+    )

@@ -24,57 +24,84 @@ from conformance.spec import lifecycle
 
 COMBOS = [(t, s) for t in lifecycle.CALL_TYPES for s in sorted(lifecycle.SCENARIOS)]
 #: One example holds a call of every type and scenario; each case takes its own.
-EVERY_KIND_OF_CALL = st.tuples(*(lifecycle.calls(t, s) for t, s in COMBOS))  # type: ignore[arg-type]
+EVERY_KIND_OF_CALL = st.tuples(*(lifecycle.calls(t, s) for t, s in COMBOS))
 SHARE_EVERY_KIND = "crm.every-kind-of-call"
 
 
-def _deliver_all(crm: CrmWebhook, notes: list[dict[str, Any]],
-                 otherwise: Verdict = Verdict.FAIL) -> None:
+def _deliver_all(
+    crm: CrmWebhook, notes: list[dict[str, Any]], otherwise: Verdict = Verdict.FAIL
+) -> None:
     for doc in notes:
         checks.accepted(crm.notify(doc), otherwise=otherwise)
 
 
 @pytest.mark.parametrize(("call_type", "scenario"), COMBOS, ids=[f"{t}-{s}" for t, s in COMBOS])
-@crm_case("crm.lifecycle.call", section="А.2",
-          title="Every notification of a whole call is accepted, in order",
-          requirement="The notifications of an answered, missed or transferred call of each type, "
-                      "delivered in order with one session_id, are all accepted.")
+@crm_case(
+    "crm.lifecycle.call",
+    section="А.2",
+    title="Every notification of a whole call is accepted, in order",
+    requirement="The notifications of an answered, missed or transferred call of each type, "
+    "delivered in order with one session_id, are all accepted.",
+)
 def test_whole_call_accepted(crm: CrmWebhook, call_type: str, scenario: str) -> None:
     s = crm.settings
-    which = COMBOS.index((call_type, scenario))
-    explore(EVERY_KIND_OF_CALL, lambda calls: _deliver_all(crm, calls[which]),
-            seed_value=s.seed, examples=max(1, s.examples // 5), share=SHARE_EVERY_KIND)
+    which = [f"{t}-{s}" for t, s in COMBOS].index(f"{call_type}-{scenario}")
+    explore(
+        EVERY_KIND_OF_CALL,
+        lambda calls: _deliver_all(crm, calls[which]),
+        seed_value=s.seed,
+        examples=max(1, s.examples // 5),
+        share=SHARE_EVERY_KIND,
+    )
 
 
-@crm_case("crm.lifecycle.interleaved", section="А.2",
-          title="Notifications of concurrent calls, interleaved, are accepted",
-          requirement="Notifications of several calls in progress at once arrive interleaved; "
-                      "each is accepted.")
+@crm_case(
+    "crm.lifecycle.interleaved",
+    section="А.2",
+    title="Notifications of concurrent calls, interleaved, are accepted",
+    requirement="Notifications of several calls in progress at once arrive interleaved; "
+    "each is accepted.",
+)
 def test_interleaved_calls_accepted(crm: CrmWebhook) -> None:
     s = crm.settings
 
     def check(per_call: list[list[dict[str, Any]]]) -> None:
         _deliver_all(crm, lifecycle.interleave(per_call, random.Random(s.seed)))
 
-    explore(st.lists(lifecycle.calls(), min_size=2, max_size=4), check,
-            seed_value=s.seed, examples=max(1, s.examples // 5))
+    explore(
+        st.lists(lifecycle.calls(), min_size=2, max_size=4),
+        check,
+        seed_value=s.seed,
+        examples=max(1, s.examples // 5),
+    )
 
 
-@crm_case("crm.lifecycle.duplicate", section="А.2",
-          title="A notification delivered twice is acknowledged both times",
-          requirement="The same notification may arrive again (no retry policy is specified, E12); "
-                      "the repeat is acknowledged, never answered with a server error.")
+@crm_case(
+    "crm.lifecycle.duplicate",
+    section="А.2",
+    title="A notification delivered twice is acknowledged both times",
+    requirement="The same notification may arrive again (no retry policy is specified, E12); "
+    "the repeat is acknowledged, never answered with a server error.",
+)
 def test_duplicate_acknowledged(crm: CrmWebhook) -> None:
     s = crm.settings
 
     def check(notes: list[dict[str, Any]]) -> None:
         for doc in notes:
             checks.accepted(crm.notify(doc))
-            checks.accepted(crm.notify(doc), otherwise=Verdict.NON_STRICT,
-                            why="a retried notification is still a valid notification")
+            checks.accepted(
+                crm.notify(doc),
+                otherwise=Verdict.NON_STRICT,
+                why="a retried notification is still a valid notification",
+            )
 
-    explore(lifecycle.calls(scenario="answered"), check,
-            seed_value=s.seed, examples=max(1, s.examples // 5), share=SHARE_ANSWERED)
+    explore(
+        lifecycle.calls(scenario="answered"),
+        check,
+        seed_value=s.seed,
+        examples=max(1, s.examples // 5),
+        share=SHARE_ANSWERED,
+    )
 
 
 ORDERS = {
@@ -85,25 +112,40 @@ ORDERS = {
 
 
 @pytest.mark.parametrize("order", sorted(ORDERS))
-@crm_case("crm.lifecycle.out-of-order", section="А.2",
-          title="Notifications of one call delivered out of order are acknowledged",
-          requirement="Nothing in the guide orders deliveries; a late notification (even a "
-                      "disconnected before its new) is acknowledged, never a server error.")
+@crm_case(
+    "crm.lifecycle.out-of-order",
+    section="А.2",
+    title="Notifications of one call delivered out of order are acknowledged",
+    requirement="Nothing in the guide orders deliveries; a late notification (even a "
+    "disconnected before its new) is acknowledged, never a server error.",
+)
 def test_out_of_order_acknowledged(crm: CrmWebhook, order: str) -> None:
     s = crm.settings
 
     def check(notes: list[dict[str, Any]]) -> None:
         _deliver_all(crm, [notes[i] for i in ORDERS[order]], otherwise=Verdict.NON_STRICT)
 
-    explore(lifecycle.calls(scenario="answered"), check,
-            seed_value=s.seed, examples=max(1, s.examples // 5), share=SHARE_ANSWERED)
+    explore(
+        lifecycle.calls(scenario="answered"),
+        check,
+        seed_value=s.seed,
+        examples=max(1, s.examples // 5),
+        share=SHARE_ANSWERED,
+    )
 
 
-@crm_case("crm.lifecycle.explore", section="А.2",
-          title="Generated deliveries (interleaved, repeated, late) never cause a server error",
-          requirement="Whatever order and repetition the notifications of several calls arrive "
-                      "in, each one is acknowledged.")
+@crm_case(
+    "crm.lifecycle.explore",
+    section="А.2",
+    title="Generated deliveries (interleaved, repeated, late) never cause a server error",
+    requirement="Whatever order and repetition the notifications of several calls arrive "
+    "in, each one is acknowledged.",
+)
 def test_generated_deliveries(crm: CrmWebhook) -> None:
     s = crm.settings
-    explore(lifecycle.deliveries(), lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT),
-            seed_value=s.seed, examples=max(1, s.examples // 5))
+    explore(
+        lifecycle.deliveries(),
+        lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT),
+        seed_value=s.seed,
+        examples=max(1, s.examples // 5),
+    )
