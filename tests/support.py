@@ -1,0 +1,98 @@
+"""Running the suite the way users do, for the self-tests.
+
+``run_suite`` starts ``python -m pytest conformance ...`` in a child process
+(the real command line, the real exit status, the real results.json) against
+a target the test serves on loopback with ``serving``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance.reference.server import WSGIApp, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENT_ID = "000003C405E6525C64C184258C44EC99"
+CLIENT_KEY = "00000716ABDA6D4DFF10F82BCBBFC532"
+#: Enough examples to exercise every generated case, few enough to keep a run short.
+FAST = ("--examples", "5")
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    report_dir: Path
+
+    @property
+    def results(self) -> dict[str, Any]:
+        with (self.report_dir / "results.json").open(encoding="utf-8") as fh:
+            doc: dict[str, Any] = json.load(fh)
+        return doc
+
+    def verdicts(self) -> dict[str, str]:
+        """case id -> verdict."""
+        return {c["id"]: c["verdict"] for c in self.results["cases"]}
+
+    def with_verdict(self, verdict: str) -> set[str]:
+        return {case_id for case_id, v in self.verdicts().items() if v == verdict}
+
+    def base_ids(self, verdict: str) -> set[str]:
+        """Case ids without their parameter part, e.g. ``crm.sign.altered``."""
+        return {case_id.split("[")[0] for case_id in self.with_verdict(verdict)}
+
+
+def run_suite(
+    args: Sequence[str],
+    report_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> SuiteRun:
+    """``python -m pytest conformance -q -p no:cacheprovider <args> --report-dir <report_dir>``."""
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("VATS_")}
+    child_env.update(env or {})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "conformance",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *args,
+            "--report-dir",
+            str(report_dir),
+        ],
+        cwd=ROOT,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return SuiteRun(done.returncode, done.stdout, done.stderr, report_dir)
+
+
+@contextmanager
+def serving(app: WSGIApp) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 for the duration of the block; yields its base URL."""
+    running = serve(app)
+    try:
+        yield running.url
+    finally:
+        running.stop()
+
+
+def crm_args(url: str, *extra: str) -> list[str]:
+    return ["--crm-url", url, "--client-id", CLIENT_ID, "--client-key", CLIENT_KEY, *FAST, *extra]

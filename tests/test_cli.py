@@ -1,0 +1,194 @@
+"""The command line: option errors, exit status, unreachable targets, the reference's CLI."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.reference.crm import ReferenceCrm
+from tests.support import CLIENT_ID, CLIENT_KEY, ROOT, crm_args, run_suite, serving
+
+BAD_OPTIONS = [
+    (["--profile", "nope"], "--profile: expected one of guide, field, got 'nope'"),
+    (["--sut-timeout", "soon"], "--sut-timeout: expected a number, got 'soon'"),
+    (["--sut-timeout", "0"], "--sut-timeout: expected a value from 0.05 to 60"),
+    (["--sut-timeout", "nan"], "--sut-timeout: expected a value from 0.05 to 60"),
+    (["--examples", "0"], "--examples: expected a value from 1 to 10000"),
+    (["--examples", "2.5"], "--examples: expected a number, got '2.5'"),
+    (["--seed", "-1"], "--seed: expected a value from 0 to"),
+    (["--fail-on", "info"], "--fail-on: expected one of fail, non-strict, got 'info'"),
+    (["--crm-url", "ftp://example.org"], "--crm-url: expected an http:// or https:// URL"),
+    (["--crm-url", "127.0.0.1:8080"], "--crm-url: expected an http:// or https:// URL"),
+    (["--crm-url", "http://127.0.0.1:99999"], "--crm-url: bad port"),
+    (["--crm-url", "http://127.0.0.1:8080/?a=1"], "--crm-url: a base URL takes no query"),
+    (["--crm-url", "http://127.0.0.1:8080"], "--crm-url needs the CRM's credentials"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS]
+)
+def test_bad_option_gives_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    run = run_suite(args, tmp_path / "report")
+    assert run.returncode == 4
+    errors = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, run.stderr
+    assert errors[0].startswith("ERROR: "), errors
+    assert message in errors[0], errors
+    assert "Traceback" not in run.stdout + run.stderr
+    assert not (tmp_path / "report" / "results.json").exists()
+
+
+def test_report_dir_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    run = run_suite([], target)
+    assert run.returncode == 4
+    assert "--report-dir" in run.stderr
+    assert "is not a directory" in run.stderr
+
+
+def test_credentials_from_the_environment(tmp_path: Path) -> None:
+    with serving(ReferenceCrm(CLIENT_ID, CLIENT_KEY)) as url:
+        run = run_suite(
+            ["--crm-url", url, "--examples", "2", "-k", "valid_signature"],
+            tmp_path,
+            env={"VATS_CLIENT_ID": CLIENT_ID, "VATS_CLIENT_KEY": CLIENT_KEY},
+        )
+    assert run.returncode == 0, run.stdout
+    assert run.verdicts() == {"crm.sign.valid": "pass"}
+
+
+class _AcknowledgesGarbage(ReferenceCrm):
+    """Checks signatures, then says 200 to any body: non-strict, never fail."""
+
+    def parse(self, body: bytes) -> object:
+        return {}
+
+    def validate(self, doc: object) -> list[str]:  # type: ignore[override]
+        return []
+
+    def record(self, doc: object) -> object:  # type: ignore[override]
+        from conformance.reference.crm import Answer
+
+        return Answer(200, "ok")
+
+
+@pytest.mark.parametrize(("fail_on", "code"), [("fail", 0), ("non-strict", 1)])
+def test_fail_on_decides_the_exit_status(tmp_path: Path, fail_on: str, code: int) -> None:
+    with serving(_AcknowledgesGarbage(CLIENT_ID, CLIENT_KEY)) as url:
+        run = run_suite(crm_args(url, "--fail-on", fail_on, "-k", "input"), tmp_path)
+    assert run.results["summary"]["fail"] == 0
+    assert run.results["summary"]["non-strict"] > 0
+    assert run.returncode == code, run.stdout[-2000:]
+
+
+def test_refused_connection_fails_fast(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run = run_suite(crm_args(f"http://127.0.0.1:{port}", "-k", "sign and not explore"), tmp_path)
+    assert run.returncode == 1
+    assert run.with_verdict("fail") == set(run.verdicts())
+    assert "ConnectError" in run.results["cases"][0]["detail"]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections, reads, never answers: a hung CRM."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_hung_target_is_a_fail_not_a_hang(tmp_path: Path, silent_server: str) -> None:
+    run = run_suite(
+        crm_args(silent_server, "--sut-timeout", "0.3", "-k", "valid_signature"),
+        tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    case = run.results["cases"][0]
+    assert case["verdict"] == "fail"
+    assert "no answer within 0.3 s" in case["detail"]
+
+
+def test_reference_crm_cli_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance.reference.crm", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "--client-id" in done.stdout
+
+
+def test_reference_crm_cli_needs_credentials() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance.reference.crm"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 2
+    assert "a client id and key are required" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_reference_crm_cli_port_in_use() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "conformance.reference.crm",
+                "--port",
+                str(port),
+                "--client-id",
+                CLIENT_ID,
+            ],
+            env={"VATS_CLIENT_KEY": CLIENT_KEY, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr

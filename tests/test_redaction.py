@@ -1,0 +1,46 @@
+"""The client key appears in no output: not the terminal, not results.json, not Allure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conformance.reference.crm import Answer, ReferenceCrm
+from tests.support import CLIENT_ID, CLIENT_KEY, crm_args, run_suite, serving
+
+
+class _EchoesTheKey(ReferenceCrm):
+    """A careless CRM that puts the key in its error messages and its 200 answers."""
+
+    def handle(self, request):  # type: ignore[no-untyped-def]
+        answer = super().handle(request)
+        return Answer(
+            answer.status if answer.status != 200 else 403,
+            f"{answer.message}; expected sha256({self.client_id}+body+{CLIENT_KEY})",
+            [("X-Debug-Key", CLIENT_KEY)],
+        )
+
+
+def _all_text(root: Path) -> str:
+    return "\n".join(
+        p.read_text(encoding="utf-8", errors="replace") for p in root.rglob("*") if p.is_file()
+    )
+
+
+def test_key_is_redacted_everywhere(tmp_path: Path) -> None:
+    allure = tmp_path / "allure"
+    with serving(_EchoesTheKey(CLIENT_ID, CLIENT_KEY)) as url:
+        run = run_suite([*crm_args(url), "-rA", "-v", f"--alluredir={allure}"], tmp_path / "report")
+    assert run.returncode == 1  # it refuses valid notifications: plenty of fails to print
+    assert run.results["summary"]["fail"] > 10
+    assert CLIENT_KEY not in run.stdout + run.stderr
+    assert CLIENT_KEY not in _all_text(tmp_path / "report")
+    assert CLIENT_KEY not in _all_text(allure)
+    assert "[REDACTED]" in _all_text(tmp_path / "report")
+
+
+def test_embedded_run_never_prints_the_key(tmp_path: Path) -> None:
+    key = "0123456789ABCDEF0123456789ABCDEF"
+    run = run_suite(["--examples", "2", "-rA"], tmp_path, env={"VATS_CLIENT_KEY": key})
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert key not in run.stdout + run.stderr
+    assert key not in _all_text(tmp_path)
