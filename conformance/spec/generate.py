@@ -10,8 +10,8 @@ validates against the schema it came from.
 
 Unconstrained strings are drawn from printable characters (letters, digits,
 punctuation, symbols, spaces; Cyrillic included), the way hypothesis-jsonschema
-offers an ``alphabet``: control characters are a separate concern, exercised by
-dedicated cases, not by "must be accepted" ones.
+offers an ``alphabet``: control characters are a separate concern, not one for
+"must be accepted" cases.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ from conformance.spec import schemas
 from conformance.spec.schemas import Profile
 
 TEXT = st.characters(categories=("L", "N", "P", "S", "Zs"))
+#: Where the guide sets no bound, generated values stay within these: strings of
+#: up to 40 characters and 32-bit integers (a PIN, a Unix time). The schemas
+#: themselves claim no bound the guide does not state.
+TEXT_LENGTH = 40
+INT_BOUND = 2**31 - 1
 _HANDLED = {
     "$schema",
     "$id",
@@ -108,7 +113,8 @@ class Compiler:
         if kind == "string":
             return self._string(schema)
         if kind == "integer":
-            return st.integers(schema.get("minimum"), schema.get("maximum"))
+            low = schema.get("minimum", -INT_BOUND)
+            return st.integers(low, schema.get("maximum", max(low, INT_BOUND)))
         if kind == "boolean":
             return st.booleans()
         if kind == "null":
@@ -120,9 +126,8 @@ class Compiler:
     def _string(self, schema: Mapping[str, Any]) -> st.SearchStrategy[str]:
         if "pattern" in schema:
             return regex(schema["pattern"])
-        return st.text(
-            TEXT, min_size=schema.get("minLength", 0), max_size=schema.get("maxLength", 40)
-        )
+        low = schema.get("minLength", 0)
+        return st.text(TEXT, min_size=low, max_size=schema.get("maxLength", low + TEXT_LENGTH))
 
     def property(self, name: str) -> st.SearchStrategy[Any]:
         """The strategy for one top-level property of the document."""
