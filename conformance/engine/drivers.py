@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from hypothesis import strategies as st
 
 from conformance.engine.client import Client, Exchange, Headers
+from conformance.engine.explore import explore
 from conformance.engine.settings import Settings
 from conformance.spec import signing
 from conformance.spec.jsontext import STYLES, TextStyle, render
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,27 @@ class CrmWebhook:
         self.log = log
         self.notes = notes
         self.url = f"{target.url}/call_events"
+
+    def explore(
+        self,
+        strategy: st.SearchStrategy[T],
+        check: Callable[[T], None],
+        *,
+        share: str | None = None,
+        per: int = 1,
+    ) -> None:
+        """Run ``check`` on generated values: ``--examples`` of them, or one in ``per``.
+
+        ``per`` scales down cases whose every example is a whole call (several
+        requests); ``share`` names a drawn list other cases reuse (engine/explore.py).
+        """
+        explore(
+            strategy,
+            check,
+            seed_value=self.settings.seed,
+            examples=max(1, self.settings.examples // per),
+            share=share,
+        )
 
     def note(self, text: str) -> None:
         """Something worth reading in the case's detail even when it passes."""

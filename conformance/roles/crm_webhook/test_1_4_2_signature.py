@@ -13,7 +13,6 @@ import pytest
 
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
-from conformance.engine.explore import explore
 from conformance.engine.verdict import info
 from conformance.roles.crm_webhook._common import (
     SHARE_VARIANTS,
@@ -198,14 +197,7 @@ def test_signature_over_each_spelling_accepted(crm: CrmWebhook, style: str) -> N
     requirement="Any valid notification in any valid JSON spelling, correctly signed, is accepted.",
 )
 def test_generated_spellings_accepted(crm: CrmWebhook) -> None:
-    s = crm.settings
-    explore(
-        VARIANTS,
-        lambda v: checks.accepted(crm.notify(v[0], v[1])),
-        seed_value=s.seed,
-        examples=s.examples,
-        share=SHARE_VARIANTS,
-    )
+    crm.explore(VARIANTS, lambda v: checks.accepted(crm.notify(v[0], v[1])), share=SHARE_VARIANTS)
 
 
 @crm_case(
@@ -215,11 +207,10 @@ def test_generated_spellings_accepted(crm: CrmWebhook) -> None:
     requirement="Any notification whose signature is not the correct one is refused.",
 )
 def test_generated_bad_signatures_refused(crm: CrmWebhook) -> None:
-    s = crm.settings
 
     def check(variant: Variant) -> None:
         doc, style, position = variant[:3]
         body = crm.body(doc, style)
         checks.refused(crm.post(body, crm.headers(body, sign=_flip(crm.sign(body), position))))
 
-    explore(VARIANTS, check, seed_value=s.seed, examples=s.examples, share=SHARE_VARIANTS)
+    crm.explore(VARIANTS, check, share=SHARE_VARIANTS)

@@ -13,7 +13,6 @@ import pytest
 
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
-from conformance.engine.explore import explore
 from conformance.roles.crm_webhook._common import (
     REQUIRED,
     SHARE_VARIANTS,
@@ -150,11 +149,8 @@ def test_wrong_method_rejected(crm: CrmWebhook, method: str) -> None:
     requirement="A notification with a required field missing or of the wrong type gets a 4xx.",
 )
 def test_generated_invalid_rejected(crm: CrmWebhook) -> None:
-    s = crm.settings
-    explore(
+    crm.explore(
         VARIANTS,
         lambda v: checks.rejected_as_bad_input(crm.notify(broken(v))),
-        seed_value=s.seed,
-        examples=s.examples,
         share=SHARE_VARIANTS,
     )

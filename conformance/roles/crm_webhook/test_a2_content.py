@@ -11,7 +11,6 @@ import pytest
 
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
-from conformance.engine.explore import explore
 from conformance.engine.verdict import Verdict
 from conformance.roles.crm_webhook._common import (
     SHARE_VARIANTS,
@@ -44,14 +43,7 @@ def test_state_and_type_accepted(crm: CrmWebhook, state: str, call_type: str) ->
     requirement="Any notification that Table А.2 allows is accepted.",
 )
 def test_generated_notifications_accepted(crm: CrmWebhook) -> None:
-    s = crm.settings
-    explore(
-        VARIANTS,
-        lambda v: checks.accepted(crm.notify(v[0])),
-        seed_value=s.seed,
-        examples=s.examples,
-        share=SHARE_VARIANTS,
-    )
+    crm.explore(VARIANTS, lambda v: checks.accepted(crm.notify(v[0])), share=SHARE_VARIANTS)
 
 
 REQUIRED = ("session_id", "timestamp", "type", "state", "from_number", "request_number")

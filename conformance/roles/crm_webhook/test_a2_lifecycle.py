@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
-from conformance.engine.explore import explore
 from conformance.engine.verdict import Verdict
 from conformance.roles.crm_webhook._common import SHARE_ANSWERED, crm_case
 from conformance.spec import lifecycle
@@ -44,14 +43,12 @@ def _deliver_all(
     "delivered in order with one session_id, are all accepted.",
 )
 def test_whole_call_accepted(crm: CrmWebhook, call_type: str, scenario: str) -> None:
-    s = crm.settings
     which = [f"{t}-{s}" for t, s in COMBOS].index(f"{call_type}-{scenario}")
-    explore(
+    crm.explore(
         EVERY_KIND_OF_CALL,
         lambda calls: _deliver_all(crm, calls[which]),
-        seed_value=s.seed,
-        examples=max(1, s.examples // 5),
         share=SHARE_EVERY_KIND,
+        per=5,
     )
 
 
@@ -63,17 +60,10 @@ def test_whole_call_accepted(crm: CrmWebhook, call_type: str, scenario: str) -> 
     "each is accepted.",
 )
 def test_interleaved_calls_accepted(crm: CrmWebhook) -> None:
-    s = crm.settings
-
     def check(per_call: list[list[dict[str, Any]]]) -> None:
-        _deliver_all(crm, lifecycle.interleave(per_call, random.Random(s.seed)))
+        _deliver_all(crm, lifecycle.interleave(per_call, random.Random(crm.settings.seed)))
 
-    explore(
-        st.lists(lifecycle.calls(), min_size=2, max_size=4),
-        check,
-        seed_value=s.seed,
-        examples=max(1, s.examples // 5),
-    )
+    crm.explore(st.lists(lifecycle.calls(), min_size=2, max_size=4), check, per=5)
 
 
 @crm_case(
@@ -84,7 +74,6 @@ def test_interleaved_calls_accepted(crm: CrmWebhook) -> None:
     "the repeat is acknowledged, never answered with a server error.",
 )
 def test_duplicate_acknowledged(crm: CrmWebhook) -> None:
-    s = crm.settings
 
     def check(notes: list[dict[str, Any]]) -> None:
         for doc in notes:
@@ -95,13 +84,7 @@ def test_duplicate_acknowledged(crm: CrmWebhook) -> None:
                 why="a retried notification is still a valid notification",
             )
 
-    explore(
-        lifecycle.calls(scenario="answered"),
-        check,
-        seed_value=s.seed,
-        examples=max(1, s.examples // 5),
-        share=SHARE_ANSWERED,
-    )
+    crm.explore(lifecycle.calls(scenario="answered"), check, share=SHARE_ANSWERED, per=5)
 
 
 ORDERS = {
@@ -120,18 +103,11 @@ ORDERS = {
     "disconnected before its new) is acknowledged, never a server error.",
 )
 def test_out_of_order_acknowledged(crm: CrmWebhook, order: str) -> None:
-    s = crm.settings
 
     def check(notes: list[dict[str, Any]]) -> None:
         _deliver_all(crm, [notes[i] for i in ORDERS[order]], otherwise=Verdict.NON_STRICT)
 
-    explore(
-        lifecycle.calls(scenario="answered"),
-        check,
-        seed_value=s.seed,
-        examples=max(1, s.examples // 5),
-        share=SHARE_ANSWERED,
-    )
+    crm.explore(lifecycle.calls(scenario="answered"), check, share=SHARE_ANSWERED, per=5)
 
 
 @crm_case(
@@ -142,10 +118,6 @@ def test_out_of_order_acknowledged(crm: CrmWebhook, order: str) -> None:
     "in, each one is acknowledged.",
 )
 def test_generated_deliveries(crm: CrmWebhook) -> None:
-    s = crm.settings
-    explore(
-        lifecycle.deliveries(),
-        lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT),
-        seed_value=s.seed,
-        examples=max(1, s.examples // 5),
+    crm.explore(
+        lifecycle.deliveries(), lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT), per=5
     )
