@@ -192,3 +192,51 @@ def test_reference_crm_cli_port_in_use() -> None:
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def trickling_server() -> Iterator[str]:
+    """Answers 200 at once, then sends its body one byte every 0.1 s, for ever."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    stop = threading.Event()
+
+    def serve_one(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+            while not stop.wait(0.1):
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=2)
+    server.close()
+
+
+def test_trickling_answer_has_one_deadline(tmp_path: Path, trickling_server: str) -> None:
+    run = run_suite(
+        crm_args(trickling_server, "--sut-timeout", "0.5", "-k", "valid_signature"),
+        tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    case = run.results["cases"][0]
+    assert case["verdict"] == "fail"
+    assert "no answer within 0.5 s" in case["detail"]
+    assert case["exchanges"][0]["elapsed_ms"] < 3000

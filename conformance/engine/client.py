@@ -106,6 +106,10 @@ class Client:
                     size += len(chunk)
                     if size >= MAX_BODY:
                         break
+                    if time.perf_counter() - start > self.timeout:
+                        # httpx's timeout is per read: a body trickling in byte by
+                        # byte would never trip it. The whole answer has one deadline.
+                        raise httpx.ReadTimeout("answer not complete in time")
                 ex.status = response.status_code
                 ex.response_headers = [
                     (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
