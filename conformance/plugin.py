@@ -17,7 +17,7 @@ import pytest
 from conformance import __version__
 from conformance.engine import results, settings
 from conformance.engine.client import Client, Exchange
-from conformance.engine.drivers import CrmWebhook, Target
+from conformance.engine.drivers import RUN_TAG, CrmWebhook, Target
 from conformance.engine.results import CaseResult
 from conformance.engine.settings import Settings
 from conformance.engine.verdict import RANK, CaseInfo, Finding, Verdict
@@ -287,6 +287,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "target": {**run.targets, "client_id": s.client_id},
         "profile": s.profile,
         "seed": s.seed,
+        "session_tag": RUN_TAG,
         "settings": {
             "sut_timeout_s": s.sut_timeout,
             "examples": s.examples,

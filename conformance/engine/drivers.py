@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,6 +17,44 @@ from conformance.spec import signing
 from conformance.spec.jsontext import STYLES, TextStyle, render
 
 T = TypeVar("T")
+
+#: Tags every session id the suite makes up in this run, so that two runs
+#: against a CRM that remembers calls never collide (recorded in results.json).
+RUN_TAG = secrets.token_hex(3)
+_SERIAL = itertools.count(1)
+
+
+def unique_session(base: str) -> str:
+    """``base`` made unique in this run: ``<base>-<run tag>-<serial>``."""
+    return f"{base}-{RUN_TAG}-{next(_SERIAL)}"
+
+
+def fresh(value: T) -> T:
+    """A copy of ``value`` whose session ids are unique in this run.
+
+    Every distinct ``session_id`` string inside ``value`` (a notification, a call,
+    several calls) maps to one new id, so the notifications of one call still
+    share theirs. Cases that judge different things reuse drawn examples; a CRM
+    that refuses a repeated session/state (a defensible reading, E12) must not be
+    failed for the suite's reuse.
+    """
+    mapping: dict[str, str] = {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: walk(v) for k, v in node.items()}
+            sid = out.get("session_id")
+            if isinstance(sid, str):
+                out["session_id"] = mapping.setdefault(sid, unique_session(sid))
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, tuple):
+            return tuple(walk(v) for v in node)
+        return node
+
+    result: T = walk(value)
+    return result
 
 
 @dataclass(frozen=True)
@@ -57,6 +97,7 @@ class CrmWebhook:
 
         ``per`` scales down cases whose every example is a whole call (several
         requests); ``share`` names a drawn list other cases reuse (engine/explore.py).
+        Each example gets session ids unique in the run (``fresh``) before it is sent.
         """
         explore(
             strategy,
@@ -64,6 +105,7 @@ class CrmWebhook:
             seed_value=self.settings.seed,
             examples=max(1, self.settings.examples // per),
             share=share,
+            prepare=fresh,
         )
 
     def note(self, text: str) -> None:

@@ -80,9 +80,15 @@ def explore(
     seed_value: int,
     examples: int,
     share: str | None = None,
+    prepare: Callable[[T], T] | None = None,
 ) -> None:
-    """Run ``check`` on ``examples`` drawn values; raise the worst Finding, naming its example."""
+    """Run ``check`` on ``examples`` drawn values; raise the worst Finding, naming its example.
+
+    ``prepare`` turns each drawn value into what is sent (and reported).
+    """
     values = draw(strategy, seed_value=seed_value, count=examples, share=share)
+    if prepare is not None:
+        values = [prepare(value) for value in values]
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         outcomes = list(pool.map(lambda value: _attempt(check, value), values))
     errors = [exc for exc in outcomes if exc is not None and not isinstance(exc, Finding)]

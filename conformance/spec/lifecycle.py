@@ -138,9 +138,12 @@ def calls(
     clock = draw(_CLOCK)
     out: list[dict[str, Any]] = []
     for state in states:
-        clock += draw(st.integers(0, 120))
-        if state == "connected" and kind == "incoming":
-            callee = draw(_party("user"))  # who answered (А.2 example); a transfer: the next one
+        clock += draw(st.integers(1, 120))  # events of one call are at least a second apart
+        transfer = state == "connected" and out[-1]["state"] == "connected"
+        if (state == "connected" and kind == "incoming") or (transfer and kind == "internal"):
+            callee = draw(_party("user"))  # who answered (А.2 example), or took the transfer
+        elif transfer:
+            caller = draw(_party("user"))  # the user who now holds the outbound call
         out.append(
             _note(
                 draw,
@@ -188,10 +191,19 @@ def interleave(
     return merged
 
 
+def several_calls(
+    min_size: int = 2, max_size: int = 4
+) -> st.SearchStrategy[list[list[dict[str, Any]]]]:
+    """Calls in progress at once: each its own session."""
+    return st.lists(
+        calls(), min_size=min_size, max_size=max_size, unique_by=lambda call: call[0]["session_id"]
+    )
+
+
 @st.composite
 def deliveries(draw: st.DrawFn) -> list[dict[str, Any]]:
     """What a PBX may deliver: interleaved calls, some notifications twice, some late."""
-    per_call = draw(st.lists(calls(), min_size=1, max_size=4))
+    per_call = draw(several_calls(min_size=1))
     rng = random.Random(draw(st.integers(0, 2**32)))
     merged = interleave(per_call, rng)
     for _ in range(draw(st.integers(0, 2))):

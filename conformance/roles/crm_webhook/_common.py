@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from conformance.engine.drivers import unique_session
 from conformance.engine.verdict import case
 from conformance.spec import examples, lifecycle
 from conformance.spec.jsontext import TextStyle, text_styles
@@ -18,8 +19,12 @@ crm_case = functools.partial(case, role=ROLE)
 
 
 def notification(**changes: Any) -> dict[str, Any]:
-    """The guide's disconnected example (А.2), with ``changes`` applied; None removes a field."""
+    """The guide's disconnected example (А.2) with a session id of its own, and ``changes``.
+
+    ``None`` in ``changes`` removes a field.
+    """
     doc: dict[str, Any] = examples.value("call_events.disconnected")
+    doc["session_id"] = unique_session(doc["session_id"])
     for key, val in changes.items():
         if val is None:
             doc.pop(key, None)
@@ -50,7 +55,7 @@ def sample(state: str, call_type: str) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "state": state,
         "type": call_type,
-        "session_id": f"76981273981{len(state)}{len(call_type)}",
+        "session_id": unique_session("76981273981237"),
         "timestamp": "1511753600",
         "from_number": caller["number"],
         "request_number": callee["number"],

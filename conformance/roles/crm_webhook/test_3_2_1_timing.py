@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from conformance.engine import checks
 from conformance.engine.client import Exchange
-from conformance.engine.drivers import CrmWebhook
+from conformance.engine.drivers import CrmWebhook, fresh
 from conformance.engine.explore import draw
 from conformance.engine.results import percentiles
 from conformance.roles.crm_webhook._common import SHARE_ANSWERED, crm_case
@@ -31,11 +31,8 @@ def _calls(count: int, seed_value: int) -> list[list[dict[str, object]]]:
         seed_value=seed_value,
         count=BURST_CALLS,
         share=SHARE_ANSWERED,
-    )[:count]
-    for i, call in enumerate(drawn):
-        for doc in call:
-            doc["session_id"] = f"{str(doc['session_id'])[:100]}-{i}"
-    return drawn
+    )
+    return [fresh(call) for call in drawn[:count]]
 
 
 @crm_case(

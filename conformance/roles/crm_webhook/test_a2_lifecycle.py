@@ -63,7 +63,7 @@ def test_interleaved_calls_accepted(crm: CrmWebhook) -> None:
     def check(per_call: list[list[dict[str, Any]]]) -> None:
         _deliver_all(crm, lifecycle.interleave(per_call, random.Random(crm.settings.seed)))
 
-    crm.explore(st.lists(lifecycle.calls(), min_size=2, max_size=4), check, per=5)
+    crm.explore(lifecycle.several_calls(), check, per=5)
 
 
 @crm_case(
@@ -119,5 +119,5 @@ def test_out_of_order_acknowledged(crm: CrmWebhook, order: str) -> None:
 )
 def test_generated_deliveries(crm: CrmWebhook) -> None:
     crm.explore(
-        lifecycle.deliveries(), lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT), per=5
+        lifecycle.deliveries(), lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT), per=2
     )

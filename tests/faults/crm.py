@@ -1,0 +1,464 @@
+"""Deliberately broken CRM receivers: each one fault that real integrations are known to have.
+
+Every class overrides exactly one step of ``ReferenceCrm`` (``read_body``,
+``identity_ok``, ``signature_ok``, ``parse``, ``validate``, ``record`` or
+``handle``) and nothing else, so a case that grades it ``fail`` is proven to
+catch that fault and only that fault.
+
+``FAULTS`` maps a fault to the cases that must grade it ``fail`` (the run then
+exits 1); ``OPTIONS`` holds the suite options a fault needs to show (a short
+``--sut-timeout`` for the slow ones, ``--profile field`` where only that
+profile makes the fault a failure). ``SOFT_FAULTS`` are faults the suite is
+designed to grade softer than ``fail`` (non-strict or info): they are asserted
+with that verdict, and the run exits 0.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from conformance.reference.crm import Answer, BadNotification, ReferenceCrm
+from conformance.spec import signing
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request
+
+# -- signature (1.4.2) ---------------------------------------------------------
+
+
+def _sign(client_id: str, body: bytes, key: str) -> str:
+    return hashlib.sha256(client_id.encode() + body + key.encode()).hexdigest()
+
+
+def _received(request: Request) -> str:
+    return request.headers.get(signing.SIGN_HEADER) or ""
+
+
+def _same(expected: str, received: str) -> bool:
+    return hmac.compare_digest(expected.encode(), received.encode("utf-8", "replace"))
+
+
+class NoSignatureCheck(ReferenceCrm):
+    """Never checks X-Client-Sign at all."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        return True
+
+
+class SignatureOnlyIfPresent(ReferenceCrm):
+    """Checks the signature only when one is sent: a missing or empty one lets anything in."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        if not _received(request):
+            return True
+        return super().signature_ok(request, body)
+
+
+class PrefixComparison(ReferenceCrm):
+    """Compares with ``computed.startswith(received)``: a truncated (or empty) signature passes."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        return _sign(self.client_id, body, self._key).startswith(_received(request))
+
+
+class ExtendedSignatureAccepted(ReferenceCrm):
+    """Compares with ``received.startswith(computed)``: extra trailing digits pass."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        received = _received(request)
+        return bool(received) and received.startswith(_sign(self.client_id, body, self._key))
+
+
+class KeyBodyOrder(ReferenceCrm):
+    """Verifies sha256(key + body): valid signatures are refused, that wrong order is accepted."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        return _same(hashlib.sha256(self._key.encode() + body).hexdigest(), _received(request))
+
+
+class ReserialisedJson(ReferenceCrm):
+    """Hashes ``json.dumps(json.loads(body))`` instead of the raw bytes that arrived."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        try:
+            canonical = json.dumps(json.loads(body)).encode()
+        except (ValueError, RecursionError):
+            canonical = body
+        return _same(_sign(self.client_id, canonical, self._key), _received(request))
+
+
+class PhpReencoded(ReferenceCrm):
+    """Hashes PHP's ``json_encode(json_decode($body))``: compact, \\uXXXX and \\/ escapes."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        try:
+            text = json.dumps(json.loads(body), separators=(",", ":")).replace("/", "\\/")
+        except (ValueError, RecursionError):
+            text = body.decode("latin-1")
+        return _same(_sign(self.client_id, text.encode("latin-1"), self._key), _received(request))
+
+
+class Cp1251Hash(ReferenceCrm):
+    """Hashes the body re-encoded as cp1251 (a Windows-1251 CRM's native text)."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        local = body.decode("utf-8", "replace").encode("cp1251", "replace")
+        return _same(_sign(self.client_id, local, self._key), _received(request))
+
+
+class TrimmedBody(ReferenceCrm):
+    """Hashes the body with surrounding whitespace stripped (``trim($body)``)."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        return signing.verify(self.client_id, body.strip(), self._key, _received(request))
+
+
+# -- identity and headers (1.4.1) ----------------------------------------------
+
+
+class ClaimedIdentity(ReferenceCrm):
+    """Verifies against the X-Client-ID the request claims, not the configured one."""
+
+    def handle(self, request: Request) -> Answer:
+        tenant = copy.copy(self)  # the same sessions, the same key
+        tenant.client_id = request.headers.get(signing.CLIENT_ID_HEADER) or self.client_id
+        return ReferenceCrm.handle(tenant, request)
+
+
+class CaseSensitiveHeader(ReferenceCrm):
+    """Looks X-Client-ID up by its exact spelling, so ``x-client-id`` is not found."""
+
+    def identity_ok(self, request: Request) -> bool:
+        raw: list[tuple[str, str]] = request.environ.get("vats.raw_headers", [])
+        return dict(raw).get(signing.CLIENT_ID_HEADER) == self.client_id
+
+
+class NoIdentityCheck(ReferenceCrm):
+    """Never compares X-Client-ID with its own: the signature alone decides."""
+
+    def identity_ok(self, request: Request) -> bool:
+        return True
+
+
+class GetCrashes(ReferenceCrm):
+    """Answers a GET (a health probe, a browser) with a 500."""
+
+    def handle(self, request: Request) -> Answer:
+        if request.method == "GET":
+            return Answer(500, "internal error: no body")
+        return super().handle(request)
+
+
+# -- the body ------------------------------------------------------------------
+
+
+class MalformedJsonCrashes(ReferenceCrm):
+    """Lets ``json.JSONDecodeError`` escape: a body that is not JSON gets a 500."""
+
+    def parse(self, body: bytes) -> Any:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadNotification(f"body is not UTF-8: {exc}") from None
+        try:
+            doc = json.loads(text)
+        except RecursionError:
+            raise BadNotification("body nests too deeply") from None
+        if not isinstance(doc, dict):
+            raise BadNotification("a notification is a JSON object")
+        return doc
+
+
+class InvalidUtf8Crashes(ReferenceCrm):
+    """Catches only ``JSONDecodeError``: a body that is not UTF-8 gets a 500."""
+
+    def parse(self, body: bytes) -> Any:
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise BadNotification(f"body is not JSON: {exc}") from None
+        except RecursionError:
+            raise BadNotification("body nests too deeply") from None
+        if not isinstance(doc, dict):
+            raise BadNotification("a notification is a JSON object")
+        return doc
+
+
+class DeepNestingCrashes(ReferenceCrm):
+    """Does not expect ``RecursionError`` from the JSON parser: deep nesting gets a 500."""
+
+    def parse(self, body: bytes) -> Any:
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except ValueError as exc:
+            raise BadNotification(f"body is not JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise BadNotification("a notification is a JSON object")
+        return doc
+
+
+class NonObjectCrashes(ReferenceCrm):
+    """Assumes the JSON is an object (``doc.items()``): an array, string or number gets a 500."""
+
+    def parse(self, body: bytes) -> Any:
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise BadNotification(f"body is not JSON: {exc}") from None
+        return dict(doc.items())
+
+
+class AsciiOnly(ReferenceCrm):
+    """Decodes the body as ASCII: raw UTF-8 Cyrillic is refused."""
+
+    def parse(self, body: bytes) -> Any:
+        try:
+            body.decode("ascii")
+        except UnicodeDecodeError:
+            raise BadNotification("non-ASCII bytes in the body") from None
+        return super().parse(body)
+
+
+# -- the notification (Table А.2) ----------------------------------------------
+
+KNOWN_FIELDS = frozenset(
+    {
+        "session_id",
+        "timestamp",
+        "type",
+        "state",
+        "from_number",
+        "from_pin",
+        "request_number",
+        "request_pin",
+        "disconnect_reason",
+        "is_record",
+    }
+)
+E164 = re.compile(r"\+?[0-9]{3,15}")
+
+
+class RequiredFieldCrashes(ReferenceCrm):
+    """Reads ``doc["session_id"].strip()`` before validating: 500 if it is absent or no string."""
+
+    def validate(self, doc: dict[str, Any]) -> list[str]:
+        if not doc["session_id"].strip():
+            return ["session_id is empty"]
+        return super().validate(doc)
+
+
+class NullOptionalRefused(ReferenceCrm):
+    """Refuses ``null`` in the fields the table marks 'empty allowed'."""
+
+    def validate(self, doc: dict[str, Any]) -> list[str]:
+        nulls = [key for key, value in doc.items() if value is None]
+        return [f"{key} is null" for key in nulls] or super().validate(doc)
+
+
+class UnknownFieldsRefused(ReferenceCrm):
+    """Refuses fields the 2017 guide does not list (no forward compatibility)."""
+
+    def validate(self, doc: dict[str, Any]) -> list[str]:
+        unknown = sorted(set(doc) - KNOWN_FIELDS)
+        return [f"unknown field {key}" for key in unknown] or super().validate(doc)
+
+
+class E164Only(ReferenceCrm):
+    """Requires E.164 numbers: SIP-URIs (``user@domain.ru``) are refused."""
+
+    def validate(self, doc: dict[str, Any]) -> list[str]:
+        bad = [
+            key
+            for key in ("from_number", "request_number")
+            if not E164.fullmatch(str(doc.get(key, "")))
+        ]
+        return [f"{key} is not E.164" for key in bad] or super().validate(doc)
+
+
+class OptionalFieldCrashes(ReferenceCrm):
+    """Reads ``doc["request_pin"]`` unconditionally: KeyError (500) when the field is absent."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        self.last_pin = doc["request_pin"]
+        return super().record(doc)
+
+
+class TimestampIntCrashes(ReferenceCrm):
+    """Stores ``int(timestamp)``: the datetime strings production PBXs send get a 500."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        self.last_time = int(doc["timestamp"])
+        return super().record(doc)
+
+
+class DuplicateCrashes(ReferenceCrm):
+    """A unique (session_id, state) constraint that raises: a repeated notification gets a 500."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        if str(doc["state"]) in self.sessions.get(doc["session_id"], []):
+            raise KeyError(f"duplicate {doc['session_id']}/{doc['state']}")
+        return super().record(doc)
+
+
+class DuplicateConflict(ReferenceCrm):
+    """Answers 409 Conflict to a notification identical to one it already has."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        seen: set[str] = self.__dict__.setdefault("seen", set())
+        key = json.dumps(doc, sort_keys=True)
+        if key in seen:
+            return Answer(409, "already recorded")
+        seen.add(key)
+        return super().record(doc)
+
+
+class TransferRefused(ReferenceCrm):
+    """Keys calls on (session_id, state): a transfer's second ``connected`` gets a 409."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        if str(doc["state"]) in self.sessions.get(doc["session_id"], []):
+            return Answer(409, "already recorded")
+        return super().record(doc)
+
+
+class UnknownSessionCrashes(ReferenceCrm):
+    """Looks the call up on every state but ``new``: a late or out-of-order one gets a 500."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        if doc["state"] != "new" and doc["session_id"] not in self.sessions:
+            raise KeyError(doc["session_id"])
+        return super().record(doc)
+
+
+# -- timing (3.2.1) ------------------------------------------------------------
+
+SLOW_SECONDS = 0.5
+SERIAL_SECONDS = 0.02
+_ONE_AT_A_TIME = threading.Lock()
+
+
+class SlowReceiver(ReferenceCrm):
+    """Does its work before answering and takes longer than the PBX waits."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        time.sleep(SLOW_SECONDS)
+        return super().record(doc)
+
+
+class SerialisedReceiver(ReferenceCrm):
+    """Handles one notification at a time behind a global lock: a burst queues past the timeout."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        with _ONE_AT_A_TIME:
+            time.sleep(SERIAL_SECONDS)
+            return super().record(doc)
+
+
+# -- the catalogue -------------------------------------------------------------
+
+SIGN_REFUSAL = {
+    "crm.sign.missing",
+    "crm.sign.empty",
+    "crm.sign.altered",
+    "crm.sign.truncated",
+    "crm.sign.extended",
+    "crm.sign.wrong-key",
+    "crm.sign.wrong-order",
+    "crm.sign.body-altered",
+    "crm.sign.body-respaced",
+    "crm.sign.explore-invalid",
+}
+#: Cases a receiver fails when it refuses correctly signed notifications.
+VALID_REFUSED = {
+    "crm.sign.valid",
+    "crm.sign.encoding",
+    "crm.sign.explore-valid",
+    "crm.content.state-type",
+    "crm.lifecycle.call",
+    "crm.timing.latency",
+}
+
+FAULTS: dict[str, tuple[type[ReferenceCrm], set[str]]] = {
+    "no-signature-check": (NoSignatureCheck, SIGN_REFUSAL),
+    "signature-only-if-present": (SignatureOnlyIfPresent, {"crm.sign.missing", "crm.sign.empty"}),
+    "prefix-comparison": (
+        PrefixComparison,
+        {"crm.sign.truncated", "crm.sign.empty", "crm.sign.missing"},
+    ),
+    "extended-signature-accepted": (ExtendedSignatureAccepted, {"crm.sign.extended"}),
+    "key-body-order": (KeyBodyOrder, VALID_REFUSED | {"crm.sign.wrong-order"}),
+    "reserialised-json": (ReserialisedJson, {"crm.sign.valid", "crm.sign.encoding"}),
+    "php-reencoded": (PhpReencoded, {"crm.sign.valid", "crm.sign.encoding"}),
+    "cp1251-hash": (Cp1251Hash, {"crm.sign.valid", "crm.sign.encoding", "crm.content.cyrillic"}),
+    "trimmed-body": (TrimmedBody, {"crm.sign.encoding", "crm.content.guide-example"}),
+    "claimed-identity": (ClaimedIdentity, {"crm.identity.foreign-signed"}),
+    "case-sensitive-header": (CaseSensitiveHeader, {"crm.headers.name-case"}),
+    "get-crashes": (GetCrashes, {"crm.input.wrong-method"}),
+    "malformed-json-crashes": (
+        MalformedJsonCrashes,
+        {"crm.input.malformed-json", "crm.input.empty-body"},
+    ),
+    "invalid-utf8-crashes": (InvalidUtf8Crashes, {"crm.input.invalid-utf8"}),
+    "deep-nesting-crashes": (DeepNestingCrashes, {"crm.input.deeply-nested"}),
+    "non-object-crashes": (NonObjectCrashes, {"crm.input.non-object"}),
+    "ascii-only": (AsciiOnly, {"crm.sign.valid", "crm.sign.encoding", "crm.content.cyrillic"}),
+    "required-field-crashes": (
+        RequiredFieldCrashes,
+        {"crm.input.missing-required", "crm.input.wrong-value", "crm.input.explore-invalid"},
+    ),
+    "null-optional-refused": (NullOptionalRefused, {"crm.content.optional-null"}),
+    "unknown-fields-refused": (UnknownFieldsRefused, {"crm.content.extra-fields"}),
+    "e164-only": (E164Only, {"crm.content.numbers", "crm.content.state-type"}),
+    "optional-field-crashes": (
+        OptionalFieldCrashes,
+        {"crm.content.minimal", "crm.content.state-type"},
+    ),
+    "timestamp-int-crashes": (TimestampIntCrashes, {"crm.field.shape"}),
+    "duplicate-crashes": (DuplicateCrashes, {"crm.lifecycle.duplicate"}),
+    "transfer-refused": (TransferRefused, {"crm.lifecycle.call"}),
+    # The guide's own disconnected example, and every connected/disconnected
+    # sample, arrive for a session never announced with ``new`` too.
+    "unknown-session-crashes": (
+        UnknownSessionCrashes,
+        {
+            "crm.lifecycle.out-of-order",
+            "crm.sign.valid",
+            "crm.content.state-type",
+            "crm.content.minimal",
+        },
+    ),
+    "slow-receiver": (SlowReceiver, {"crm.sign.valid", "crm.timing.latency", "crm.timing.burst"}),
+    "serialised-receiver": (SerialisedReceiver, {"crm.timing.burst"}),
+}
+
+#: Suite options a fault needs to show.
+OPTIONS: dict[str, tuple[str, ...]] = {
+    # Under the default guide profile refusing unknown fields is only non-strict
+    # (SOFT_FAULTS); production PBXs send them, so the field profile fails it.
+    "unknown-fields-refused": ("--profile", "field"),
+    "slow-receiver": ("--sut-timeout", "0.05"),
+    # 20 calls at once queue for 20 x 20 ms, twice the timeout; one at a time fits.
+    "serialised-receiver": ("--sut-timeout", "0.2"),
+}
+
+#: Faults graded softer than fail: name -> (class, suite options, verdict -> cases).
+SOFT_FAULTS: dict[str, tuple[type[ReferenceCrm], tuple[str, ...], dict[str, set[str]]]] = {
+    "no-identity-check": (
+        NoIdentityCheck,
+        (),
+        {"non-strict": {"crm.identity.foreign", "crm.identity.missing", "crm.identity.empty"}},
+    ),
+    "unknown-fields-refused-guide": (
+        UnknownFieldsRefused,
+        ("--profile", "guide"),
+        {"non-strict": {"crm.content.extra-fields"}},
+    ),
+    "duplicate-conflict": (DuplicateConflict, (), {"non-strict": {"crm.lifecycle.duplicate"}}),
+}

@@ -1,0 +1,112 @@
+"""Every check fires: each broken receiver of ``tests/faults/crm.py`` is graded ``fail``.
+
+Each fault is served on loopback and the real suite is run against it in a
+child process (the real command line, exit status and results.json). The
+reference receiver, served the same way, is the control: no ``fail`` at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conformance.reference.crm import ReferenceCrm
+from tests.faults.crm import FAULTS, OPTIONS, SOFT_FAULTS
+from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, crm_args, run_suite, serving
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+RunFault = Callable[[str], SuiteRun]
+
+
+def run_against(app: ReferenceCrm, options: Iterable[str], report_dir: Path) -> SuiteRun:
+    """The whole suite (``FAST``) against ``app`` served on 127.0.0.1."""
+    with serving(app) as url:
+        return run_suite(crm_args(url, *options), report_dir)
+
+
+def explain(run: SuiteRun, cases: Iterable[str] = ()) -> str:
+    """What a failed assertion needs: exit status, verdicts, and the output about ``cases``."""
+    if not (run.report_dir / "results.json").exists():
+        return (
+            f"no results.json (exit {run.returncode})\nstdout:\n{run.stdout[-3000:]}\n"
+            f"stderr:\n{run.stderr[-3000:]}"
+        )
+    verdicts = run.verdicts()
+    wanted = sorted(set(cases))
+    lines = [
+        f"exit status {run.returncode}",
+        f"fail: {sorted(run.with_verdict('fail'))}",
+        f"non-strict: {sorted(run.with_verdict('non-strict'))}",
+        f"info: {sorted(run.with_verdict('info'))}",
+    ]
+    lines += [
+        f"  {case_id}: {verdict}"
+        for case_id, verdict in sorted(verdicts.items())
+        if case_id.split("[")[0] in wanted
+    ]
+    for case in run.results["cases"]:
+        if case["id"].split("[")[0] in wanted and case["verdict"] != "pass":
+            lines += [f"--- {case['id']} ({case['verdict']}):", case["detail"][:800]]
+    lines += [line for line in run.stdout.splitlines() if line.startswith("verdicts:")]
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def run_fault(tmp_path_factory: pytest.TempPathFactory) -> RunFault:
+    """One suite run per fault, shared by the tests that read it."""
+    runs: dict[str, SuiteRun] = {}
+
+    def run(name: str) -> SuiteRun:
+        if name not in runs:
+            cls, _ = FAULTS[name]
+            runs[name] = run_against(
+                cls(CLIENT_ID, CLIENT_KEY), OPTIONS.get(name, ()), tmp_path_factory.mktemp(name)
+            )
+        return runs[name]
+
+    return run
+
+
+def test_catalogue_is_complete() -> None:
+    assert len(FAULTS) >= 18
+    for name, (cls, expected) in FAULTS.items():
+        assert expected, f"{name}: no case named to catch it"
+        assert cls.__doc__, f"{name}: no docstring naming the fault"
+        assert "\n" not in cls.__doc__.strip(), f"{name}: a one-line docstring"
+        own = {attr for attr in vars(cls) if not attr.startswith("__")}
+        assert len(own) == 1, f"{name}: overrides {sorted(own)}, not exactly one step"
+
+
+@pytest.mark.parametrize("profile", ["guide", "field"])
+def test_reference_has_no_failures(profile: str, tmp_path: Path) -> None:
+    run = run_against(ReferenceCrm(CLIENT_ID, CLIENT_KEY), ("--profile", profile), tmp_path)
+    assert run.with_verdict("fail") == set(), explain(run, run.base_ids("fail"))
+    assert run.returncode == 0, explain(run)
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_fault_is_failed(name: str, run_fault: RunFault) -> None:
+    run = run_fault(name)
+    _, expected = FAULTS[name]
+    assert (run.report_dir / "results.json").exists(), explain(run)
+    missed = expected - run.base_ids("fail")
+    assert not missed, f"{name}: not graded fail by {sorted(missed)}\n{explain(run, expected)}"
+    assert run.returncode == 1, explain(run, expected)
+
+
+@pytest.mark.parametrize("name", sorted(SOFT_FAULTS))
+def test_soft_fault_is_graded(name: str, tmp_path: Path) -> None:
+    cls, options, expected = SOFT_FAULTS[name]
+    run = run_against(cls(CLIENT_ID, CLIENT_KEY), options, tmp_path)
+    everything = set().union(*expected.values())
+    for verdict, cases in expected.items():
+        missed = cases - run.base_ids(verdict)
+        assert not missed, (
+            f"{name}: not graded {verdict} by {sorted(missed)}\n{explain(run, everything)}"
+        )
+    assert run.with_verdict("fail") == set(), explain(run, run.base_ids("fail"))
+    assert run.returncode == 0, explain(run, everything)
