@@ -111,9 +111,11 @@ def test_header_name_case_accepted(crm: CrmWebhook, casing: str) -> None:
     "crm.headers.content-type-charset",
     section="1.4.1",
     title="A content type with a charset parameter is accepted",
-    requirement="Content-Type: application/json; charset=utf-8 is the JSON the guide names.",
+    requirement="Content-Type: application/json; charset=utf-8 is the media type the guide "
+    "names (RFC 9110 8.3); the guide prints it without the parameter, so a refusal is "
+    "non-strict.",
 )
 def test_content_type_charset_accepted(crm: CrmWebhook) -> None:
     body = crm.body(notification())
     headers = [("Content-Type", "application/json; charset=utf-8"), *crm.headers(body)[1:]]
-    checks.accepted(crm.post(body, headers))
+    checks.accepted(crm.post(body, headers), otherwise=Verdict.NON_STRICT)
