@@ -61,14 +61,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     fixture waits for it to listen.
     """
     config = session.config
-    if config.stash[SETTINGS].crm_url or not any(case_info(i) for i in session.items):
+    if config.option.collectonly or config.stash[SETTINGS].crm_url:
+        return
+    if not any(case_info(i) for i in session.items):
         return
     from conformance.reference import process
 
     s = config.stash[SETTINGS]
     config.stash[RUN].crm_child = process.launch(
         "conformance.reference.crm",
-        ["--host", "127.0.0.1", "--port", "0", "--quiet", "--client-id", s.client_id],
+        [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--quiet",
+            "--with-parent",
+            "--client-id",
+            s.client_id,
+        ],
         {"VATS_CLIENT_KEY": s.client_key},
     )
 
@@ -93,7 +104,8 @@ def vats_settings(pytestconfig: pytest.Config) -> Settings:
 
 @pytest.fixture(scope="session")
 def http_client(vats_settings: Settings) -> Iterator[Client]:
-    client = Client(vats_settings.sut_timeout)
+    s = vats_settings
+    client = Client(s.sut_timeout, secrets=s.secrets, ca_file=s.crm_ca)
     yield client
     client.close()
 

@@ -240,3 +240,69 @@ def test_trickling_answer_has_one_deadline(tmp_path: Path, trickling_server: str
     assert case["verdict"] == "fail"
     assert "no answer within 0.5 s" in case["detail"]
     assert case["exchanges"][0]["elapsed_ms"] < 3000
+
+
+@pytest.fixture
+def trickling_headers() -> Iterator[str]:
+    """Sends a status line, then one header line every 0.2 s, never ending the head."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    stop = threading.Event()
+
+    def serve_one(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            n = 0
+            while not stop.wait(0.2):
+                n += 1
+                try:
+                    conn.sendall(f"X-Slow-{n}: 1\r\n".encode())
+                except OSError:
+                    return
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=2)
+    server.close()
+
+
+def test_trickling_headers_have_one_deadline(tmp_path: Path, trickling_headers: str) -> None:
+    run = run_suite(
+        crm_args(trickling_headers, "--sut-timeout", "0.5", "-k", "valid_signature"),
+        tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    case = run.results["cases"][0]
+    assert case["verdict"] == "fail"
+    assert "no answer within 0.5 s" in case["detail"]
+    assert case["exchanges"][-1]["elapsed_ms"] < 3000
+
+
+@pytest.mark.parametrize("value", ["ключ", " padded", "tab\there"])
+def test_client_id_must_be_a_header_value(tmp_path: Path, value: str) -> None:
+    run = run_suite(["--client-id", value], tmp_path)
+    assert run.returncode == 4
+    assert "--client-id: expected printable ASCII" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_crm_ca_must_load(tmp_path: Path) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate")
+    run = run_suite(["--crm-ca", str(bogus)], tmp_path / "r")
+    assert run.returncode == 4
+    assert "--crm-ca: cannot load" in run.stderr

@@ -44,3 +44,30 @@ def test_embedded_run_never_prints_the_key(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-2000:]
     assert key not in run.stdout + run.stderr
     assert key not in _all_text(tmp_path)
+
+
+class _EchoesTheKeyInCp1251(ReferenceCrm):
+    """Answers in cp1251 (not UTF-8: recorded as base64) with the key inside, past 200 bytes."""
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        body = ("Ошибка " + "." * 195 + CLIENT_KEY).encode("cp1251")
+        start_response(
+            "403 Forbidden",
+            [("Content-Type", "text/plain; charset=cp1251"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+
+def test_key_is_redacted_in_binary_and_cut_bodies(tmp_path: Path) -> None:
+    import base64
+
+    with serving(_EchoesTheKeyInCp1251(CLIENT_ID, CLIENT_KEY)) as url:
+        run = run_suite([*crm_args(url), "-k", "sign"], tmp_path / "report")
+    text = _all_text(tmp_path / "report")
+    assert CLIENT_KEY not in text + run.stdout + run.stderr
+    for case in run.results["cases"]:
+        for ex in case["exchanges"]:
+            response = ex["response"] or {}
+            if response.get("body_encoding") == "base64":
+                assert CLIENT_KEY.encode() not in base64.b64decode(response["body"])
+    assert CLIENT_KEY[:8] not in text

@@ -8,6 +8,10 @@ checks read the recorded ``Exchange``.
 from __future__ import annotations
 
 import base64
+import contextlib
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +22,7 @@ import httpx
 from conformance import __version__
 
 MAX_BODY = 1 << 20
+REDACTED = b"[REDACTED]"
 Headers = list[tuple[str, str]]
 
 
@@ -74,15 +79,32 @@ def _body_json(body: bytes) -> dict[str, str]:
 
 
 class Client:
-    """One connection pool for the whole run; thread-safe (bursts share it)."""
+    """One client for the whole run; thread-safe (bursts share it).
 
-    def __init__(self, timeout: float) -> None:
+    Every request has one deadline, ``timeout`` seconds for the whole exchange:
+    httpx's own timeouts apply to each read, so a server trickling its headers
+    or body a byte at a time would never trip them. A watchdog shuts the
+    request's socket down at the deadline; connections are therefore not kept
+    alive between requests (each request owns its socket).
+
+    Secrets the SUT echoes back are replaced in what is recorded, at the source,
+    so that no later summary, cut or encoding can expose them.
+    """
+
+    def __init__(
+        self, timeout: float, secrets: Iterable[str] = (), ca_file: str | None = None
+    ) -> None:
         self.timeout = timeout
+        self._secrets = [s.encode("utf-8") for s in secrets if s]
+        verify: ssl.SSLContext | bool = True
+        if ca_file:
+            verify = ssl.create_default_context(cafile=ca_file)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=0),
             trust_env=False,
+            verify=verify,
         )
         # httpx's defaults (Accept, Accept-Encoding) are not what a PBX sends;
         # the SUT should see only what the case sets, plus who is asking.
@@ -91,14 +113,39 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
+    def _scrub(self, data: bytes) -> bytes:
+        for secret in self._secrets:
+            data = data.replace(secret, REDACTED)
+        return data
+
     def send(
         self, method: str, url: str, body: bytes, headers: Iterable[tuple[str, str]]
     ) -> Exchange:
         sent: Headers = list(headers)
         ex = Exchange(method=method, url=url, request_headers=sent, request_body=body)
+        streams: list[Any] = []
+        expired = threading.Event()
+
+        def trace(event: str, info: dict[str, Any]) -> None:
+            if event.endswith("connect_tcp.complete") and info.get("return_value") is not None:
+                streams.append(info["return_value"])
+
+        def expire() -> None:
+            expired.set()
+            for stream in streams:
+                sock = stream.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(self.timeout, expire)
+        watchdog.daemon = True
         start = time.perf_counter()
+        watchdog.start()
         try:
-            with self._http.stream(method, url, content=body, headers=sent) as response:
+            with self._http.stream(
+                method, url, content=body, headers=sent, extensions={"trace": trace}
+            ) as response:
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_raw():
@@ -106,18 +153,26 @@ class Client:
                     size += len(chunk)
                     if size >= MAX_BODY:
                         break
-                    if time.perf_counter() - start > self.timeout:
-                        # httpx's timeout is per read: a body trickling in byte by
-                        # byte would never trip it. The whole answer has one deadline.
-                        raise httpx.ReadTimeout("answer not complete in time")
+                if expired.is_set():
+                    raise httpx.ReadTimeout("answer not complete in time")
+                ex.request_headers = [
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in response.request.headers.raw
+                ]
                 ex.status = response.status_code
                 ex.response_headers = [
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+                    (self._scrub(k).decode("latin-1"), self._scrub(v).decode("latin-1"))
+                    for k, v in response.headers.raw
                 ]
-                ex.response_body = b"".join(chunks)[:MAX_BODY]
+                ex.response_body = self._scrub(b"".join(chunks)[:MAX_BODY])
         except httpx.TimeoutException:
             ex.error = f"no answer within {self.timeout:g} s (--sut-timeout)"
         except httpx.HTTPError as exc:
-            ex.error = f"{type(exc).__name__}: {exc}"
+            if expired.is_set():
+                ex.error = f"no answer within {self.timeout:g} s (--sut-timeout)"
+            else:
+                ex.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            watchdog.cancel()
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         return ex

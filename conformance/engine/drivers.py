@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hypothesis import strategies as st
@@ -17,6 +17,9 @@ from conformance.spec import signing
 from conformance.spec.jsontext import STYLES, TextStyle, render
 
 T = TypeVar("T")
+
+#: What a ``new`` notification of a call carries (А.2), copied by ``announce``.
+_NEW_FIELDS = ("type", "session_id", "timestamp", "from_number", "request_number")
 
 #: Tags every session id the suite makes up in this run, so that two runs
 #: against a CRM that remembers calls never collide (recorded in results.json).
@@ -63,8 +66,8 @@ class Target:
 
     url: str
     client_id: str
-    client_key: str
-    embedded: bool
+    client_key: str = field(repr=False)
+    embedded: bool = False
 
 
 class CrmWebhook:
@@ -135,10 +138,37 @@ class CrmWebhook:
         self.log.append(ex)
         return ex
 
-    def notify(self, doc: Any, style: TextStyle | str = "raw-utf8") -> Exchange:
-        """One correctly signed notification."""
+    def notify(
+        self, doc: Any, style: TextStyle | str = "raw-utf8", *, announce: bool = True
+    ) -> Exchange:
+        """One correctly signed notification, after ``announce(doc)`` unless told not to."""
+        if announce:
+            self.announce(doc)
         body = self.body(doc, style)
         return self.post(body, self.headers(body))
+
+    def announce(self, doc: Any) -> None:
+        """Send the ``new`` of ``doc``'s call first, when ``doc`` is a later state.
+
+        A lone ``connected`` or ``disconnected`` is, to the CRM, a late
+        notification of a call it never saw; refusing that is only non-strict
+        (DECISIONS D14). Cases about content must not fail such a CRM, so they
+        send the call's ``new`` first; it is judged only for a server error.
+        """
+        if not isinstance(doc, dict) or doc.get("state") == "new" or "session_id" not in doc:
+            return
+        new = {k: doc[k] for k in _NEW_FIELDS if k in doc}
+        new["state"] = "new"
+        if isinstance(doc.get("timestamp"), str) and doc["timestamp"].isdigit():
+            new["timestamp"] = str(max(0, int(doc["timestamp"]) - 1))
+        if "from_pin" in doc and doc.get("type") in ("outbound", "internal"):
+            new["from_pin"] = doc["from_pin"]
+        body = self.body(new)
+        ex = self.post(body, self.headers(body))
+        if ex.status is not None and ex.status >= 500:
+            from conformance.engine import checks
+
+            checks.not_a_server_error(ex)
 
     def raw(self, body: bytes) -> Exchange:
         """Arbitrary bytes, correctly signed: what is judged is the content."""

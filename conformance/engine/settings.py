@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import os
 import secrets
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,6 +60,12 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
         "VATS_FAIL_ON",
         "lowest verdict that makes the run fail: fail (default) or non-strict",
     ),
+    (
+        "--crm-ca",
+        "VATS_CRM_CA",
+        "PEM file of the CA (or self-signed certificate) that an https:// CRM's certificate "
+        "chains to (1.4.3); default: the system's trust store",
+    ),
 )
 
 
@@ -66,13 +73,14 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
 class Settings:
     crm_url: str | None
     client_id: str
-    client_key: str
+    client_key: str = field(repr=False)
     profile: Profile
     sut_timeout: float
     examples: int
     seed: int
     report_dir: Path
     fail_on: Verdict
+    crm_ca: str | None = None
 
     @property
     def secrets(self) -> list[str]:
@@ -94,6 +102,15 @@ def _number(option: str, raw: str, kind: type[int] | type[float], low: float, hi
     if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
         raise pytest.UsageError(f"{option}: expected a value from {low:g} to {high:g}, got {raw!r}")
     return value
+
+
+def _header_value(option: str, raw: str, *, show: bool = True) -> None:
+    """Credentials travel in headers or are hashed as text: printable ASCII, no padding."""
+    shown = f" got {raw!r}" if show else ""
+    if not raw.isascii() or not raw.isprintable() or raw != raw.strip():
+        raise pytest.UsageError(
+            f"{option}: expected printable ASCII without surrounding spaces,{shown}".rstrip(",")
+        )
 
 
 def _url(option: str, raw: str) -> str:
@@ -124,6 +141,14 @@ def from_config(config: pytest.Config) -> Settings:
         client_key = client_key or secrets.token_hex(16).upper()
     assert client_id is not None
     assert client_key is not None
+    _header_value("--client-id", client_id)
+    _header_value("--client-key", client_key, show=False)
+    crm_ca = opts["--crm-ca"]
+    if crm_ca:
+        try:
+            ssl.create_default_context(cafile=crm_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise pytest.UsageError(f"--crm-ca: cannot load {crm_ca!r}: {exc}") from None
     profile = opts["--profile"] or "guide"
     if profile not in PROFILES:
         raise pytest.UsageError(
@@ -149,4 +174,5 @@ def from_config(config: pytest.Config) -> Settings:
         seed=int(_number("--seed", opts["--seed"] or "0", int, 0, 2**32 - 1)),
         report_dir=report_dir,
         fail_on=FAIL_ON[fail_on],
+        crm_ca=crm_ca or None,
     )

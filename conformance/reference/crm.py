@@ -30,12 +30,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from conformance.spec import schemas, signing
+
+if TYPE_CHECKING:
+    from conformance.reference.server import Running
 
 MAX_BODY = 1 << 20
 MAX_SESSIONS = 10_000
@@ -172,6 +175,13 @@ _REASONS = {
 }
 
 
+def _exit_with_parent(running: Running) -> None:
+    """Block on standard input; when the parent goes away (EOF), stop serving."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdin.read()
+    running.server.shutdown()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: ``vats-reference-crm`` / ``python -m conformance.reference.crm``."""
     from conformance.reference.server import serve
@@ -197,6 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="signing key (default $VATS_CLIENT_KEY; prefer the variable)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    parser.add_argument(
+        "--with-parent",
+        action="store_true",
+        help="exit when standard input closes (how the suite ties the reference to its run)",
+    )
     args = parser.parse_args(argv)
     if not args.client_id or not args.client_key:
         parser.error(
@@ -224,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     signal.signal(signal.SIGTERM, lambda *_: running.server.shutdown())
+    if args.with_parent:
+        threading.Thread(target=_exit_with_parent, args=(running,), daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):
         running.thread.join()
     running.stop()

@@ -10,6 +10,7 @@ end of the session.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import subprocess
@@ -41,8 +42,10 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        if self.process.stdout:
-            self.process.stdout.close()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 @dataclass
@@ -61,7 +64,7 @@ def launch(module: str, args: Sequence[str], env: Mapping[str, str]) -> Launched
         [sys.executable, "-m", module, *args],
         stdout=subprocess.PIPE,
         stderr=errors,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,  # the child's lifeline: it exits when this closes
         env={**os.environ, **env},
         text=True,
         encoding="utf-8",

@@ -108,10 +108,10 @@ def _note(
     for bit, field in enumerate(_OPTIONAL):
         if not (carries(field, state, kind) and present >> bit & 1):
             continue
-        if field == "from_pin":
-            note[field] = caller.pin
-        elif field == "request_pin":
-            note[field] = callee.pin
+        if field in ("from_pin", "request_pin"):
+            party = caller if field == "from_pin" else callee
+            if party.pin is not None:  # the domain's number and outside numbers have none
+                note[field] = party.pin
         else:
             note[field] = draw(gen.property(field))
     return note

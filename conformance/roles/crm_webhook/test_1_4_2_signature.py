@@ -13,7 +13,7 @@ import pytest
 
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
-from conformance.engine.verdict import info
+from conformance.engine.verdict import info, non_strict
 from conformance.roles.crm_webhook._common import (
     SHARE_VARIANTS,
     VARIANTS,
@@ -161,6 +161,36 @@ def test_body_altered_refused(crm: CrmWebhook) -> None:
     body = crm.body(notification())
     headers = crm.headers(body)
     altered = body.replace(b"76981273981237", b"76981273981238")
+    checks.refused(crm.post(altered, headers))
+
+
+@crm_case(
+    "crm.sign.long-body",
+    section="1.4.2",
+    title="A long notification, correctly signed, is accepted",
+    requirement="The signature covers every byte however long the body, so a correctly signed "
+    "16 KiB notification is accepted (a 413 is non-strict: the guide sets no size).",
+)
+def test_long_body_accepted(crm: CrmWebhook) -> None:
+    doc = notification(disconnect_reason="Отбой " + "x" * 16_384)
+    ex = crm.notify(doc)
+    if ex.status == 413:
+        raise non_strict("a 2xx for 16 KiB", ex.summary())
+    checks.accepted(ex)
+
+
+@crm_case(
+    "crm.sign.body-altered-tail",
+    section="1.4.2",
+    title="A long body changed near its end after signing is refused",
+    requirement="The signature covers every byte of the body, so a 16 KiB notification "
+    "altered in its last value is refused.",
+)
+def test_long_body_altered_at_the_end_refused(crm: CrmWebhook) -> None:
+    body = crm.body(notification(disconnect_reason="Отбой " + "x" * 16_384 + "a"))
+    headers = crm.headers(body)
+    altered = body.replace(b'xa"', b'xb"')
+    assert altered != body
     checks.refused(crm.post(altered, headers))
 
 

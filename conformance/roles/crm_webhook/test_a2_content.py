@@ -11,7 +11,7 @@ import pytest
 
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
-from conformance.engine.verdict import Verdict
+from conformance.engine.verdict import Verdict, non_strict
 from conformance.roles.crm_webhook._common import (
     SHARE_VARIANTS,
     VARIANTS,
@@ -65,13 +65,14 @@ def test_optional_fields_absent_accepted(crm: CrmWebhook, state: str) -> None:
 @crm_case(
     "crm.content.optional-null",
     section="А.2",
-    title="Optional fields set to null are accepted",
-    requirement="Fields marked 'Допускается' (empty allowed) may be null.",
+    title="Optional fields set to null (recorded, not graded)",
+    requirement="'Допускается' (empty allowed) may mean absent, null or an empty string; "
+    "whether the receiver takes null for empty is recorded.",
 )
-def test_optional_fields_null_accepted(crm: CrmWebhook) -> None:
+def test_optional_fields_null_recorded(crm: CrmWebhook) -> None:
     doc = sample("disconnected", "internal")
     doc.update(from_pin=None, request_pin=None, disconnect_reason=None, is_record=None)
-    checks.accepted(crm.notify(doc))
+    checks.reading_recorded(crm.notify(doc), "empty: null")
 
 
 NUMBERS = {
@@ -102,7 +103,14 @@ def test_number_shapes_accepted(crm: CrmWebhook, numbers: str) -> None:
     requirement="The examples printed in Appendix А are valid notifications.",
 )
 def test_guide_example_accepted(crm: CrmWebhook, name: str) -> None:
-    checks.accepted(crm.raw(examples.raw(f"call_events.{name}")))
+    ex = crm.raw(examples.raw(f"call_events.{name}"))
+    if ex.status == 409:
+        # Byte for byte means the guide's own session_id, the same on every run:
+        # a CRM that keeps calls may rightly say it has this one already.
+        raise non_strict(
+            "a 2xx; 409 may mean the CRM has this call from an earlier run", ex.summary()
+        )
+    checks.accepted(ex)
 
 
 @crm_case(

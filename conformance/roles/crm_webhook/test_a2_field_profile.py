@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conformance.engine import checks
-from conformance.engine.drivers import CrmWebhook
+from conformance.engine.drivers import CrmWebhook, unique_session
 from conformance.engine.verdict import Verdict
 from conformance.roles.crm_webhook._common import crm_case, notification
 
@@ -22,9 +22,10 @@ SHAPES: dict[str, dict[str, Any]] = {
     "is-record-string": {"is_record": "true"},
     "is-record-empty-string": {"is_record": ""},
     "disconnect-reason-code": {"disconnect_reason": "4"},
-    "state-calling": {"state": "calling"},
-    "state-end": {"state": "end"},
-    "state-analytics": {"state": "analytics"},
+    # Later states carry only what any non-disconnect notification does (А.2, E6).
+    "state-calling": {"state": "calling", "disconnect_reason": None, "is_record": None},
+    "state-end": {"state": "end", "disconnect_reason": None, "is_record": None},
+    "state-analytics": {"state": "analytics", "disconnect_reason": None, "is_record": None},
     "sip-uri-two-ats": {"from_number": "sip:111@test@domain.com"},
     "session-id-dashed": {"session_id": "1674-aFEQBQE"},
 }
@@ -40,8 +41,11 @@ SHAPES: dict[str, dict[str, Any]] = {
 )
 def test_field_shape(crm: CrmWebhook, shape: str) -> None:
     otherwise = Verdict.FAIL if crm.settings.profile == "field" else Verdict.INFO
+    changes = dict(SHAPES[shape])
+    if "session_id" in changes:
+        changes["session_id"] = unique_session(changes["session_id"])
     checks.accepted(
-        crm.notify(notification(**SHAPES[shape])),
+        crm.notify(notification(**changes)),
         otherwise=otherwise,
         why=f"production PBXs send this shape ({shape})",
     )

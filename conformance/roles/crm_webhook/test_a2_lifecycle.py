@@ -30,8 +30,18 @@ SHARE_EVERY_KIND = "crm.every-kind-of-call"
 def _deliver_all(
     crm: CrmWebhook, notes: list[dict[str, Any]], otherwise: Verdict = Verdict.FAIL
 ) -> None:
+    """Deliver ``notes`` as given; a repeated (session_id, state) is graded at most non-strict.
+
+    The guide says later events of a call (transfers) share its session_id (А.2),
+    not that a transfer repeats ``connected``: a CRM that keeps one ``connected``
+    per call reads it differently, and is not failed for that.
+    """
+    seen: set[tuple[str, str]] = set()
     for doc in notes:
-        checks.accepted(crm.notify(doc), otherwise=otherwise)
+        key = (str(doc.get("session_id")), str(doc.get("state")))
+        verdict = Verdict.NON_STRICT if key in seen else otherwise
+        seen.add(key)
+        checks.accepted(crm.notify(doc, announce=False), otherwise=verdict)
 
 
 @pytest.mark.parametrize(("call_type", "scenario"), COMBOS, ids=[f"{t}-{s}" for t, s in COMBOS])
@@ -77,9 +87,9 @@ def test_duplicate_acknowledged(crm: CrmWebhook) -> None:
 
     def check(notes: list[dict[str, Any]]) -> None:
         for doc in notes:
-            checks.accepted(crm.notify(doc))
+            checks.accepted(crm.notify(doc, announce=False))
             checks.accepted(
-                crm.notify(doc),
+                crm.notify(doc, announce=False),
                 otherwise=Verdict.NON_STRICT,
                 why="a retried notification is still a valid notification",
             )
