@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
+from conformance.reference.server import status_line
 from conformance.spec import schemas, signing
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class ReferenceCrm:
             ("Content-Length", str(len(body))),
             *answer.headers,
         ]
-        start_response(f"{answer.status} {_REASONS.get(answer.status, 'Status')}", headers)
+        start_response(status_line(answer.status), headers)
         if self.log:
             self.log(f"{request.method} {request.path} -> {answer.status} {answer.message}")
         return [body]
@@ -159,20 +160,6 @@ class ReferenceCrm:
             while len(self.sessions) > MAX_SESSIONS:
                 self.sessions.popitem(last=False)
         return Answer(200, "accepted")
-
-
-_REASONS = {
-    200: "OK",
-    204: "No Content",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Content Too Large",
-    500: "Internal Server Error",
-}
 
 
 def _exit_with_parent(running: Running) -> None:

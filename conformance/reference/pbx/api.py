@@ -1,0 +1,383 @@
+"""The methods the external system calls: ``call_back`` (Table А.3), ``get_record``
+(Table А.4), and the download of a recording.
+
+One step per decision, in this order, each answering or letting the request on:
+
+    HTTP method -> size -> identity -> transport -> allow-list -> signature
+      -> service status -> limit -> JSON -> parameters -> act
+
+Every refusal has its own ``result`` (> 0, E11) and a message that says what
+was wrong and where the guide says so; no refusal carries a ``session_id`` or
+a ``url``. The table of results is ``Result`` below and in docs/PBX_EMULATOR.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request
+
+from conformance.reference.pbx.calls import CapacityError, call_back_plan
+from conformance.reference.pbx.records import tone_wav
+from conformance.reference.pbx.state import Client, clip, is_sip_uri, monotonic
+from conformance.spec import schemas, signing
+from conformance.spec.lifecycle import Party
+
+if TYPE_CHECKING:
+    from conformance.reference.pbx.app import Pbx
+
+MAX_BODY = 64 * 1024
+SUCCESS = "Операция выполнена успешно"  # the guide's own words (А.3, А.4 examples)
+
+
+class Result(IntEnum):
+    """``result`` codes. 0 is Table А.3's success; the guide lists no others (E11)."""
+
+    OK = 0
+    NO_SUCH_METHOD = 1
+    HTTP_METHOD = 2
+    TOO_LARGE = 3
+    NO_CLIENT_ID = 10
+    UNKNOWN_CLIENT = 11
+    HTTPS_REQUIRED = 12
+    IP_NOT_ALLOWED = 13
+    BAD_SIGNATURE = 14
+    SERVICE_OFF = 15
+    LIMIT_EXCEEDED = 16
+    NOT_JSON = 20
+    NOT_OBJECT = 21
+    BAD_REQUEST_NUMBER = 22
+    NO_FROM = 23
+    BAD_FROM_SIPURI = 24
+    BAD_FROM_PIN = 25
+    UNKNOWN_PIN = 26
+    BAD_SESSION_ID = 30
+    UNKNOWN_SESSION = 31
+    CALL_IN_PROGRESS = 32
+    NOT_RECORDED = 33
+    LINK_USED = 34
+    LINK_EXPIRED = 35
+    LINK_UNKNOWN = 36
+    TOO_MANY_CALLS = 40
+    INTERNAL = 99
+
+
+@dataclass
+class Answer:
+    status: int
+    result: Result
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content: bytes | None = None  # a file instead of JSON
+    content_type: str = "application/json; charset=utf-8"
+
+    def body(self, result_as_string: bool = False) -> bytes:
+        if self.content is not None:
+            return self.content
+        result: int | str = str(int(self.result)) if result_as_string else int(self.result)
+        doc = {"result": result, "resultMessage": self.message, **self.extra}
+        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def refuse(status: int, result: Result, message: str, **kw: Any) -> Answer:
+    return Answer(status, result, message, **kw)
+
+
+class Api:
+    """``call_back`` and ``get_record`` of one emulator; see the module docstring."""
+
+    def __init__(self, pbx: Pbx) -> None:
+        self.pbx = pbx
+
+    # -- entry --------------------------------------------------------------
+    def handle(self, method: str, request: Request, secure: bool) -> Answer:
+        """Answer one request to ``{api}/{method}``, log it (3.2.3), count it (3.1.3)."""
+        started = monotonic()
+        body = b""
+        client: Client | None = None
+        try:
+            answer, body, client = self.decide(method, request, secure)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence answers
+            answer = refuse(500, Result.INTERNAL, f"internal error: {type(exc).__name__}")
+        claimed = request.headers.get(signing.CLIENT_ID_HEADER)
+        self.pbx.log.add(
+            client_id=claimed,
+            method=method,
+            direction="from_crm",
+            url=request.url,
+            remote=request.remote_addr,
+            request_headers={
+                name: value
+                for name in (signing.CLIENT_ID_HEADER, signing.SIGN_HEADER, "Content-Type")
+                if (value := request.headers.get(name)) is not None
+            },
+            request_body=clip(body) if body else request.query_string.decode("latin-1"),
+            status=answer.status,
+            response_body=clip(answer.body(self.pbx.settings.result_as_string)),
+            elapsed_ms=round((monotonic() - started) * 1000, 1),
+        )
+        if client is not None:
+            with self.pbx.registry.lock:
+                client.stats.add(method, answer.result == Result.OK, monotonic())
+        return answer
+
+    def decide(
+        self, method: str, request: Request, secure: bool
+    ) -> tuple[Answer, bytes, Client | None]:
+        allowed = ("POST",) if method == "call_back" else ("GET", "POST")
+        if request.method not in allowed:
+            return (
+                refuse(
+                    405,
+                    Result.HTTP_METHOD,
+                    f"{method} is sent with {' or '.join(allowed)} (1.4.1"
+                    + (", А.4)" if method == "get_record" else ")"),
+                    headers=[("Allow", ", ".join(allowed))],
+                ),
+                b"",
+                None,
+            )
+        try:
+            body = self.read_body(request)
+        except RequestEntityTooLarge:
+            return refuse(413, Result.TOO_LARGE, f"body larger than {MAX_BODY} bytes"), b"", None
+        client, refusal = self.identify(request)
+        if client is None:
+            assert refusal is not None
+            return refusal, body, None
+        signed, what = self.signed_bytes(request, body)
+        refusal = (  # each step in turn; the first refusal answers
+            self.transport(client, secure)
+            or self.allow_list(client, request)
+            or self.signature(client, request, signed, what)
+            or self.service(client)
+            or self.limit(client, method)
+        )
+        if refusal is not None:
+            return refusal, body, client
+        doc = self.parse(request, body)
+        if isinstance(doc, Answer):
+            return doc, body, client
+        if method == "call_back":
+            return self.call_back(client, doc), body, client
+        return self.get_record(client, doc, request), body, client
+
+    # -- the steps ----------------------------------------------------------
+    def read_body(self, request: Request) -> bytes:
+        request.max_content_length = MAX_BODY
+        return request.get_data(cache=True)
+
+    def identify(self, request: Request) -> tuple[Client | None, Answer | None]:
+        claimed = request.headers.get(signing.CLIENT_ID_HEADER)
+        if not claimed:
+            return None, refuse(403, Result.NO_CLIENT_ID, "X-Client-ID header is missing (1.4.1)")
+        client = self.pbx.registry.get(claimed)
+        if client is None:
+            return None, refuse(
+                403, Result.UNKNOWN_CLIENT, "unknown X-Client-ID: no such client (1.4.1, 3.1.1)"
+            )
+        return client, None
+
+    def transport(self, client: Client, secure: bool) -> Answer | None:
+        """With SSL on, only HTTPS (1.4.3, 3.2.1); with it off, both are served."""
+        if client.ssl and not secure:
+            https = self.pbx.https_url or "the emulator's HTTPS address"
+            return refuse(
+                403, Result.HTTPS_REQUIRED, f"SSL is on for this client: send to {https} (3.2.1)"
+            )
+        return None
+
+    def allow_list(self, client: Client, request: Request) -> Answer | None:
+        if not client.allows(request.remote_addr):
+            return refuse(
+                403,
+                Result.IP_NOT_ALLOWED,
+                f"requests from {request.remote_addr} are not in the IP allow-list (3.1.2)",
+            )
+        return None
+
+    def signed_bytes(self, request: Request, body: bytes) -> tuple[bytes, str]:
+        """The request's data as it travelled: the body, or for a GET without one the
+        raw query string (E5: the guide says GET but signs only JSON bodies)."""
+        if request.method == "GET" and not body:
+            return request.query_string, "the raw query string"
+        return body, "the raw body"
+
+    def signature(
+        self, client: Client, request: Request, signed: bytes, what: str
+    ) -> Answer | None:
+        # Always the key of the client named by X-Client-ID, over the raw bytes (1.4.2).
+        if not signing.verify(
+            client.client_id, signed, client.key, request.headers.get(signing.SIGN_HEADER)
+        ):
+            return refuse(
+                403,
+                Result.BAD_SIGNATURE,
+                f"X-Client-Sign does not match sha256hex(client id + {what} + key) (1.4.1, 1.4.2)",
+            )
+        return None
+
+    def service(self, client: Client) -> Answer | None:
+        if not client.enabled:
+            return refuse(403, Result.SERVICE_OFF, "the Integration API service is off (3.1.1)")
+        return None
+
+    def limit(self, client: Client, method: str) -> Answer | None:
+        with self.pbx.registry.lock:
+            window = client.windows[method]
+            if window.admit(monotonic()):
+                return None
+            limit = window.limit
+        assert limit is not None
+        return refuse(
+            429,
+            Result.LIMIT_EXCEEDED,
+            f"limit of {limit.count} {method} requests per {limit.period:g} s reached (3.1.3)",
+        )
+
+    def parse(self, request: Request, body: bytes) -> dict[str, Any] | Answer:
+        if request.method == "GET" and not body:
+            return {key: request.args[key] for key in request.args}
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            return refuse(400, Result.NOT_JSON, "body is not UTF-8 (1.4.1: JSON)")
+        except json.JSONDecodeError as exc:
+            return refuse(400, Result.NOT_JSON, f"body is not JSON: {exc} (1.4.1)")
+        except RecursionError:
+            return refuse(400, Result.NOT_JSON, "body nests too deeply")
+        if not isinstance(doc, dict):
+            return refuse(
+                400,
+                Result.NOT_OBJECT,
+                f"the parameters are a JSON object, not {type(doc).__name__}",
+            )
+        return doc
+
+    # -- call_back (А.3) ----------------------------------------------------
+    def call_back_problem(self, doc: dict[str, Any]) -> Answer | None:
+        """Table А.3, through the schema; the first problem in the table's order."""
+        found: dict[Result, str] = {}
+        for error in schemas.validator("call_back.request", "guide").iter_errors(doc):
+            where = str(error.path[0]) if error.path else ""
+            if where == "request_number" or (
+                error.validator == "required" and "request_number" in error.message
+            ):
+                got = doc.get("request_number")
+                found[Result.BAD_REQUEST_NUMBER] = (
+                    "request_number is required (Table А.3)"
+                    if got is None
+                    else f"request_number must be an E.164 number, '+' and 7 to 15 digits; "
+                    f"got {got!r} (Table А.3)"
+                )
+            elif where == "from_sipuri":
+                found[Result.BAD_FROM_SIPURI] = (
+                    f"from_sipuri is not a SIP-URI such as user@domain.ru: "
+                    f"{doc['from_sipuri']!r} (Table А.3)"
+                )
+            elif where == "from_pin":
+                found[Result.BAD_FROM_PIN] = (
+                    f"from_pin is not an internal number (PIN): {doc['from_pin']!r} (Table А.3)"
+                )
+            elif error.validator == "anyOf" and not where:
+                found[Result.NO_FROM] = "from_sipuri or from_pin is required (Table А.3)"
+        if "from_sipuri" in doc and Result.BAD_FROM_SIPURI not in found:
+            found.pop(Result.BAD_FROM_PIN, None)  # "используется параметр from_sipuri" (А.3)
+        if not found:
+            return None
+        first = min(found)
+        return refuse(400, first, found[first])
+
+    def call_back(self, client: Client, doc: dict[str, Any]) -> Answer:
+        # "Допускается, если задан ..." (А.3): empty or null means not given.
+        doc = {k: v for k, v in doc.items() if not (k.startswith("from_") and v in (None, ""))}
+        problem = self.call_back_problem(doc)
+        if problem is not None:
+            return problem
+        user = self.resolve_user(client, doc)
+        if isinstance(user, Answer):
+            return user
+        plan = call_back_plan(user, doc["request_number"], self.pbx.engine.scenario)
+        try:
+            call = self.pbx.engine.start(
+                client.client_id,
+                "outbound",
+                f"call_back:{self.pbx.engine.scenario.call_back_outcome}",
+                plan,
+            )
+        except CapacityError as exc:
+            return refuse(429, Result.TOO_MANY_CALLS, f"try again later: {exc}")
+        return Answer(200, Result.OK, SUCCESS, {"session_id": call.session_id})
+
+    def resolve_user(self, client: Client, doc: dict[str, Any]) -> Party | Answer:
+        """from_sipuri wins over from_pin (А.3); a PIN must be a user of the domain."""
+        with self.pbx.registry.lock:
+            if "from_sipuri" in doc:
+                uri = str(doc["from_sipuri"])
+                pin = client.pin_of(uri)
+                return Party(uri, int(pin) if pin else None)
+            given = doc["from_pin"]
+            if isinstance(given, str) and is_sip_uri(given):  # E3: a SIP-URI in from_pin
+                pin = client.pin_of(given)
+                return Party(given, int(pin) if pin else None)
+            pin = str(given)
+            known = client.user_by_pin(pin)
+        if known is None:
+            return refuse(
+                404, Result.UNKNOWN_PIN, f"from_pin {pin}: no user with this PIN in the domain"
+            )
+        return Party(known, int(pin))
+
+    # -- get_record (А.4) ---------------------------------------------------
+    def get_record(self, client: Client, doc: dict[str, Any], request: Request) -> Answer:
+        if not schemas.is_valid("get_record.request", doc):
+            got = doc.get("session_id")
+            return refuse(
+                400,
+                Result.BAD_SESSION_ID,
+                "session_id is required (Table А.4)"
+                if got is None
+                else f"session_id must be a non-empty string, got {got!r} (Table А.4)",
+            )
+        session_id = doc["session_id"]
+        call = self.pbx.engine.get(session_id)
+        if call is None or call.client_id != client.client_id:
+            return refuse(404, Result.UNKNOWN_SESSION, f"no call with session_id {session_id!r}")
+        if not call.finished:
+            return refuse(409, Result.CALL_IN_PROGRESS, "the call is in progress: no recording yet")
+        if not call.recorded:
+            return refuse(404, Result.NOT_RECORDED, "the call was not recorded (is_record: false)")
+        token = self.pbx.links.issue(session_id, monotonic(), self.pbx.settings.record_link_ttl)
+        return Answer(200, Result.OK, SUCCESS, {"url": f"{request.host_url}records/{token}"})
+
+    # -- the link -----------------------------------------------------------
+    def download(self, token: str, request: Request) -> Answer:
+        if request.method != "GET":
+            return refuse(
+                405,
+                Result.HTTP_METHOD,
+                "a recording is fetched with GET",
+                headers=[("Allow", "GET")],
+            )
+        taken, session_id = self.pbx.links.take(token, monotonic())
+        if taken == "unknown":
+            return refuse(404, Result.LINK_UNKNOWN, "no such recording link")
+        if taken == "used":
+            return refuse(
+                410, Result.LINK_USED, "this link was used already: it is single-use (А.4)"
+            )
+        if taken == "expired":
+            return refuse(410, Result.LINK_EXPIRED, "this link has expired: ask get_record again")
+        return Answer(
+            200,
+            Result.OK,
+            SUCCESS,
+            content=tone_wav(),
+            content_type="audio/wav",
+            headers=[("Content-Disposition", f'attachment; filename="{session_id}.wav"')],
+        )
