@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import heapq
+import itertools
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +80,44 @@ def _body_json(body: bytes) -> dict[str, str]:
         return {"body": base64.b64encode(body).decode("ascii"), "body_encoding": "base64"}
 
 
+class Watchdog:
+    """One thread that calls each registered callback at its deadline, unless cancelled.
+
+    Cheaper than a ``threading.Timer`` (a thread) per request.
+    """
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._serial = itertools.count()
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="vats-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self, seconds: float, callback: Callable[[], None]) -> int:
+        with self._wake:
+            ticket = next(self._serial)
+            heapq.heappush(self._due, (time.monotonic() + seconds, ticket, callback))
+            self._wake.notify()
+            return ticket
+
+    def disarm(self, ticket: int) -> None:
+        with self._wake:
+            self._cancelled.add(ticket)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    timeout = self._due[0][0] - time.monotonic() if self._due else None
+                    self._wake.wait(timeout)
+                _, ticket, callback = heapq.heappop(self._due)
+                if ticket in self._cancelled:
+                    self._cancelled.discard(ticket)
+                    continue
+            callback()
+
+
 class Client:
     """One client for the whole run; thread-safe (bursts share it).
 
@@ -95,6 +135,7 @@ class Client:
         self, timeout: float, secrets: Iterable[str] = (), ca_file: str | None = None
     ) -> None:
         self.timeout = timeout
+        self._watchdog = Watchdog()
         self._secrets = [s.encode("utf-8") for s in secrets if s]
         verify: ssl.SSLContext | bool = True
         if ca_file:
@@ -138,10 +179,8 @@ class Client:
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
 
-        watchdog = threading.Timer(self.timeout, expire)
-        watchdog.daemon = True
         start = time.perf_counter()
-        watchdog.start()
+        ticket = self._watchdog.arm(self.timeout, expire)
         try:
             with self._http.stream(
                 method, url, content=body, headers=sent, extensions={"trace": trace}
@@ -173,6 +212,6 @@ class Client:
             else:
                 ex.error = f"{type(exc).__name__}: {exc}"
         finally:
-            watchdog.cancel()
+            self._watchdog.disarm(ticket)
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         return ex

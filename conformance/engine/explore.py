@@ -20,10 +20,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from conformance.engine.verdict import RANK, Finding
+from conformance.spec.generate import values
 
 T = TypeVar("T")
 WORKERS = 4
@@ -47,21 +47,7 @@ def draw(
         with _SHARED_LOCK:
             if key in _SHARED:
                 return copy.deepcopy(_SHARED[key])
-    drawn: list[T] = []
-
-    @seed(seed_value)
-    @settings(
-        max_examples=count,
-        database=None,
-        deadline=None,
-        phases=(Phase.generate,),
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def take(value: T) -> None:
-        drawn.append(value)
-
-    take()
+    drawn = values(strategy, seed_value=seed_value, count=count)
     if key is not None:
         with _SHARED_LOCK:
             _SHARED[key] = copy.deepcopy(drawn)

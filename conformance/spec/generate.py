@@ -21,8 +21,9 @@ import json
 import re._parser as _sre  # type: ignore[import-not-found]  # the stdlib's, as Hypothesis uses
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from conformance.spec import schemas
@@ -34,6 +35,7 @@ TEXT = st.characters(categories=("L", "N", "P", "S", "Zs"), max_codepoint=0xFFFF
 #: themselves claim no bound the guide does not state.
 TEXT_LENGTH = 40
 INT_BOUND = 2**31 - 1
+T = TypeVar("T")
 _HANDLED = {
     "$schema",
     "$id",
@@ -219,6 +221,26 @@ def _sequence(items: list[tuple[Any, Any]]) -> st.SearchStrategy[str]:
     if len(parts) == 1:
         return parts[0]
     return st.tuples(*parts).map("".join)
+
+
+def values(strategy: st.SearchStrategy[T], *, seed_value: int, count: int) -> list[T]:
+    """Up to ``count`` values of ``strategy``, the same list for the same seed."""
+    drawn: list[T] = []
+
+    @seed(seed_value)
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=(Phase.generate,),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def take(value: T) -> None:
+        drawn.append(value)
+
+    take()
+    return drawn
 
 
 @cache

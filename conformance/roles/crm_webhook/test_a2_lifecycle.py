@@ -129,5 +129,5 @@ def test_out_of_order_acknowledged(crm: CrmWebhook, order: str) -> None:
 )
 def test_generated_deliveries(crm: CrmWebhook) -> None:
     crm.explore(
-        lifecycle.deliveries(), lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT), per=2
+        lifecycle.deliveries(), lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT), per=3
     )
