@@ -16,8 +16,10 @@ import pytest
 
 from conformance import __version__
 from conformance.engine import results, settings
+from conformance.engine.calls import PlacedCall, await_calls, place
 from conformance.engine.client import Client, Exchange
-from conformance.engine.drivers import RUN_TAG, CrmWebhook, Target
+from conformance.engine.drivers import RUN_TAG, CrmWebhook, PbxApi, Target
+from conformance.engine.listener import Listener
 from conformance.engine.results import CaseResult
 from conformance.engine.settings import Settings
 from conformance.engine.verdict import RANK, CaseInfo, Finding, Verdict
@@ -37,15 +39,20 @@ class Run:
         self.started = time.time()
         self.first_case: float | None = None
         self.last_case: float | None = None
-        self.targets: dict[str, Any] = {}
+        self.targets: dict[str, dict[str, Any]] = {}
         self.crm_child: Any = None
+        self.pbx_child: Any = None
+        self.listener: Listener | None = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vats", "VATS Integration API conformance")
     for option, env, help_text in settings.OPTIONS:
         suffix = f" [env {env}]" if env else ""
-        group.addoption(option, default=None, help=help_text + suffix)
+        if option in settings.FLAGS:
+            group.addoption(option, action="store_true", default=None, help=help_text + suffix)
+        else:
+            group.addoption(option, default=None, help=help_text + suffix)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,43 +61,93 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = Run()
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the embedded reference CRM while the rest of the session gets ready.
+ROLES = ("crm-webhook", "pbx-api", "pbx-events")
+PBX_ROLES = ("pbx-api", "pbx-events")
 
-    Only when cases will run and no ``--crm-url`` is given; the ``crm_target``
-    fixture waits for it to listen.
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Destructive cases run last: they may exhaust a limit the other cases need."""
+    items.sort(key=lambda item: bool((info := case_info(item)) and info.destructive))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start what the collected cases need while the rest of the session gets ready.
+
+    With no target given, the embedded references: the CRM, and the PBX emulator
+    whose external address is the suite's listener (so it runs every role). The
+    target fixtures wait for them to listen.
     """
     config = session.config
-    if config.option.collectonly or config.stash[SETTINGS].crm_url:
+    if config.option.collectonly:
         return
-    if not any(case_info(i) for i in session.items):
-        return
+    roles = {info.role for item in session.items if (info := case_info(item))}
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
     from conformance.reference import process
 
-    s = config.stash[SETTINGS]
-    config.stash[RUN].crm_child = process.launch(
-        "conformance.reference.crm",
-        [
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--quiet",
-            "--with-parent",
-            "--client-id",
-            s.client_id,
-        ],
-        {"VATS_CLIENT_KEY": s.client_key},
-    )
+    if s.embedded and "crm-webhook" in roles:
+        run.crm_child = process.launch(
+            "conformance.reference.crm",
+            [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--quiet",
+                "--with-parent",
+                "--client-id",
+                s.client_id,
+            ],
+            {"VATS_CLIENT_KEY": s.client_key},
+        )
+    if not roles & set(PBX_ROLES):
+        return
+    if s.listen is not None:
+        run.listener = _start_listener(*s.listen)
+    if s.embedded:
+        assert run.listener is not None
+        run.pbx_child = process.launch(
+            "conformance.reference.pbx",
+            [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--quiet",
+                "--with-parent",
+                "--no-limits",
+                "--client-id",
+                s.client_id,
+                "--external-address",
+                run.listener.url,
+            ],
+            {
+                "VATS_CLIENT_KEY": s.client_key,
+                "VATS_ADMIN_TOKEN": s.pbx_admin_token or "",
+            },
+        )
+
+
+def _start_listener(host: str, port: int) -> Listener:
+    listener = Listener(host, port)
+    try:
+        listener.start()
+    except (OSError, SystemExit) as exc:  # werkzeug exits on a busy port
+        raise pytest.UsageError(f"--listen: cannot listen on {host}:{port}: {exc}") from None
+    return listener
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     s = config.stash[SETTINGS]
-    crm = s.crm_url or "embedded reference CRM on 127.0.0.1"
+    embedded = "embedded reference {} on 127.0.0.1" if s.embedded else "none given: skipped"
+    crm = s.crm_url or embedded.format("CRM")
+    pbx = s.pbx_url or embedded.format("PBX emulator")
+    listen = f"{s.listen[0]}:{s.listen[1]}" if s.listen else "none (--listen not given)"
     return [
         f"vats-conformance {__version__}: profile {s.profile}, seed {s.seed}, "
         f"examples {s.examples}, sut-timeout {s.sut_timeout:g} s, fail-on {s.fail_on}",
-        f"crm-webhook target: {crm} (client id {s.client_id})",
+        f"crm-webhook target: {crm}; pbx-api target: {pbx}; pbx-events listener: {listen}; "
+        f"client id {s.client_id}",
     ]
 
 
@@ -105,37 +162,111 @@ def vats_settings(pytestconfig: pytest.Config) -> Settings:
 @pytest.fixture(scope="session")
 def http_client(vats_settings: Settings) -> Iterator[Client]:
     s = vats_settings
-    client = Client(s.sut_timeout, secrets=s.secrets, ca_file=s.crm_ca)
+    client = Client(s.sut_timeout, secrets=s.secrets, ca_files=(s.crm_ca, s.pbx_ca))
     yield client
     client.close()
+
+
+def _target(
+    config: pytest.Config, role: str, given: str | None, launched: Any, what: str
+) -> Iterator[Target]:
+    """The target of ``role``: the URL given, or the embedded reference ``launched``."""
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
+    if given:
+        run.targets[role] = {"url": given, "embedded": False}
+        yield Target(given, s.client_id, s.client_key, embedded=False)
+        return
+    if not s.embedded:
+        option = "--crm-url" if role == "crm-webhook" else "--pbx-url"
+        pytest.skip(f"the {role} role needs {option} (a target was given for another role)")
+    from conformance.reference import process
+
+    if launched is None:
+        pytest.exit(f"the embedded {what} was not launched (no cases collected?)", returncode=3)
+    try:
+        child = process.wait_listening(launched)
+    except process.StartError as exc:
+        pytest.exit(f"the embedded {what} did not start: {exc}", returncode=3)
+    run.targets[role] = {"url": child.url, "embedded": True}
+    try:
+        yield Target(child.url, s.client_id, s.client_key, embedded=True)
+    finally:
+        child.stop()
 
 
 @pytest.fixture(scope="session")
 def crm_target(vats_settings: Settings, pytestconfig: pytest.Config) -> Iterator[Target]:
     """The CRM under test: ``--crm-url``, or the reference CRM started on loopback."""
-    s = vats_settings
     run = pytestconfig.stash[RUN]
-    if s.crm_url:
-        run.targets["crm_url"] = s.crm_url
-        run.targets["crm_embedded"] = False
-        yield Target(s.crm_url, s.client_id, s.client_key, embedded=False)
-        return
-    from conformance.reference import process
+    yield from _target(
+        pytestconfig, "crm-webhook", vats_settings.crm_url, run.crm_child, "reference CRM"
+    )
 
-    if run.crm_child is None:
-        pytest.exit(
-            "the embedded reference CRM was not launched (no cases collected?)", returncode=3
+
+@pytest.fixture(scope="session")
+def pbx_target(vats_settings: Settings, pytestconfig: pytest.Config) -> Iterator[Target]:
+    """The PBX under test: ``--pbx-url``, or the reference emulator started on loopback."""
+    run = pytestconfig.stash[RUN]
+    yield from _target(
+        pytestconfig, "pbx-api", vats_settings.pbx_url, run.pbx_child, "reference PBX emulator"
+    )
+
+
+@pytest.fixture(scope="session")
+def listener(pbx_target: Target, pytestconfig: pytest.Config) -> Iterator[Listener]:
+    """Where the PBX's notifications arrive (``--listen``)."""
+    run = pytestconfig.stash[RUN]
+    if run.listener is None:
+        pytest.skip(
+            "the pbx-events role needs --listen HOST:PORT, with the PBX's external address "
+            "pointed at it (README: 'Judging a PBX's notifications')"
         )
+    run.targets["pbx-events"] = {"url": run.listener.url, "embedded": pbx_target.embedded}
     try:
-        child = process.wait_listening(run.crm_child)
-    except process.StartError as exc:
-        pytest.exit(f"the embedded reference CRM did not start: {exc}", returncode=3)
-    run.targets["crm_url"] = child.url
-    run.targets["crm_embedded"] = True
-    try:
-        yield Target(child.url, s.client_id, s.client_key, embedded=True)
+        yield run.listener
     finally:
-        child.stop()
+        run.listener.stop()
+
+
+@pytest.fixture(scope="session")
+def call_back_answers(
+    http_client: Client, pbx_target: Target, vats_settings: Settings
+) -> list[PlacedCall]:
+    """Calls placed through ``call_back`` once per run and shared by the cases that judge them.
+
+    One with ``from_pin`` and, when known, one with ``from_sipuri`` (А.3): against
+    a real PBX each rings a real phone, so the run places as few as it can.
+    """
+    pbx = PbxApi(http_client, pbx_target, vats_settings, [], [])
+    requests = [pbx.call(via="pin")]
+    if vats_settings.from_sipuri:
+        requests.append(pbx.call(via="sipuri"))
+    return place(pbx, requests)
+
+
+@pytest.fixture(scope="session")
+def placed_calls(
+    call_back_answers: list[PlacedCall], listener: Listener, vats_settings: Settings
+) -> list[PlacedCall]:
+    """The shared calls, with every notification each caused (until ``--events-timeout``)."""
+    await_calls(listener, call_back_answers, vats_settings.events_timeout)
+    return call_back_answers
+
+
+@pytest.fixture(scope="session")
+def recorded_call(placed_calls: list[PlacedCall]) -> PlacedCall:
+    """A placed call that ended and, by its ``disconnected``, was recorded (А.4's input)."""
+    finished = [c for c in placed_calls if c.finished]
+    if not finished:
+        pytest.skip(
+            "no placed call's disconnected arrived within --events-timeout, so no call is "
+            "known to have ended (the pbx-events cases say why)"
+        )
+    recorded = [c for c in finished if c.recorded is not False]
+    if not recorded:
+        pytest.skip("the PBX recorded none of the placed calls (is_record false)")
+    return recorded[0]
 
 
 @pytest.fixture
@@ -161,6 +292,25 @@ def crm(
     case_notes: list[str],
 ) -> CrmWebhook:
     return CrmWebhook(http_client, crm_target, vats_settings, wire_log, case_notes)
+
+
+@pytest.fixture
+def pbx(
+    http_client: Client,
+    pbx_target: Target,
+    vats_settings: Settings,
+    wire_log: list[Exchange],
+    case_notes: list[str],
+) -> PbxApi:
+    return PbxApi(http_client, pbx_target, vats_settings, wire_log, case_notes)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    info = case_info(item)
+    if info and info.destructive and not item.config.stash[SETTINGS].destructive:
+        pytest.skip(
+            "spends the PBX's request quota or changes its settings: opt in with --destructive"
+        )
 
 
 # -- verdicts ---------------------------------------------------------------
@@ -285,6 +435,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     )
 
 
+def _flat_targets(targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The flat shape of the first version (``crm_url``, ``crm_embedded``), kept for readers."""
+    crm = targets.get("crm-webhook")
+    return {"crm_url": crm["url"], "crm_embedded": crm["embedded"]} if crm else {}
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
@@ -296,7 +452,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ordered = sorted(run.results, key=lambda r: r.case_id)
     document = {
         "suite": {"name": "vats-conformance", "version": __version__},
-        "target": {**run.targets, "client_id": s.client_id},
+        "target": {"client_id": s.client_id, **_flat_targets(run.targets)},
+        "roles": {
+            role: {
+                **run.targets.get(role, {}),
+                "summary": results.summary([r for r in run.results if r.info.role == role]),
+            }
+            for role in ROLES
+            if any(r.info.role == role for r in run.results)
+        },
         "profile": s.profile,
         "seed": s.seed,
         "session_tag": RUN_TAG,

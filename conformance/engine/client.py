@@ -132,14 +132,17 @@ class Client:
     """
 
     def __init__(
-        self, timeout: float, secrets: Iterable[str] = (), ca_file: str | None = None
+        self, timeout: float, secrets: Iterable[str] = (), ca_files: Iterable[str | None] = ()
     ) -> None:
         self.timeout = timeout
         self._watchdog = Watchdog()
         self._secrets = [s.encode("utf-8") for s in secrets if s]
         verify: ssl.SSLContext | bool = True
-        if ca_file:
-            verify = ssl.create_default_context(cafile=ca_file)
+        cas = [ca for ca in ca_files if ca]
+        if cas:
+            verify = ssl.create_default_context()
+            for ca in cas:
+                verify.load_verify_locations(cafile=ca)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,

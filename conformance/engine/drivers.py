@@ -7,7 +7,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
+import pytest
 from hypothesis import strategies as st
 
 from conformance.engine.client import Client, Exchange, Headers
@@ -70,8 +72,11 @@ class Target:
     embedded: bool = False
 
 
-class CrmWebhook:
-    """The suite as a PBX: POSTs ``call_events`` to ``{crm-url}/call_events`` (section 1.3)."""
+class Signed:
+    """What both directions share: a target, its credentials, signing (1.4.1, 1.4.2).
+
+    Every request goes through ``send`` and lands in the case's wire log.
+    """
 
     def __init__(
         self,
@@ -86,7 +91,47 @@ class CrmWebhook:
         self.settings = settings
         self.log = log
         self.notes = notes
-        self.url = f"{target.url}/call_events"
+
+    def note(self, text: str) -> None:
+        """Something worth reading in the case's detail even when it passes."""
+        self.notes.append(text)
+
+    @staticmethod
+    def body(doc: Any, style: TextStyle | str = "raw-utf8") -> bytes:
+        return render(doc, STYLES[style] if isinstance(style, str) else style)
+
+    def sign(self, body: bytes, *, client_id: str | None = None, key: str | None = None) -> str:
+        return signing.sign(client_id or self.target.client_id, body, key or self.target.client_key)
+
+    def headers(
+        self,
+        body: bytes,
+        *,
+        client_id: str | None = None,
+        sign: str | None = None,
+        content_type: str | None = "application/json",
+    ) -> Headers:
+        """The headers of section 1.4.1, correctly signed unless ``sign`` is given."""
+        cid = self.target.client_id if client_id is None else client_id
+        headers: Headers = [("Content-Type", content_type)] if content_type else []
+        return [
+            *headers,
+            (signing.CLIENT_ID_HEADER, cid),
+            (signing.SIGN_HEADER, self.sign(body, client_id=cid) if sign is None else sign),
+        ]
+
+    def send(self, method: str, url: str, body: bytes, headers: Headers) -> Exchange:
+        ex = self.client.send(method, url, body, headers)
+        self.log.append(ex)
+        return ex
+
+
+class CrmWebhook(Signed):
+    """The suite as a PBX: POSTs ``call_events`` to ``{crm-url}/call_events`` (section 1.3)."""
+
+    @property
+    def url(self) -> str:
+        return f"{self.target.url}/call_events"
 
     def explore(
         self,
@@ -111,32 +156,8 @@ class CrmWebhook:
             prepare=fresh,
         )
 
-    def note(self, text: str) -> None:
-        """Something worth reading in the case's detail even when it passes."""
-        self.notes.append(text)
-
-    @staticmethod
-    def body(doc: Any, style: TextStyle | str = "raw-utf8") -> bytes:
-        return render(doc, STYLES[style] if isinstance(style, str) else style)
-
-    def sign(self, body: bytes, *, client_id: str | None = None, key: str | None = None) -> str:
-        return signing.sign(client_id or self.target.client_id, body, key or self.target.client_key)
-
-    def headers(
-        self, body: bytes, *, client_id: str | None = None, sign: str | None = None
-    ) -> Headers:
-        """The headers of section 1.4.1, correctly signed unless ``sign`` is given."""
-        cid = self.target.client_id if client_id is None else client_id
-        return [
-            ("Content-Type", "application/json"),
-            (signing.CLIENT_ID_HEADER, cid),
-            (signing.SIGN_HEADER, self.sign(body) if sign is None else sign),
-        ]
-
     def post(self, body: bytes, headers: Headers, *, method: str = "POST") -> Exchange:
-        ex = self.client.send(method, self.url, body, headers)
-        self.log.append(ex)
-        return ex
+        return self.send(method, self.url, body, headers)
 
     def notify(
         self, doc: Any, style: TextStyle | str = "raw-utf8", *, announce: bool = True
@@ -173,3 +194,61 @@ class CrmWebhook:
     def raw(self, body: bytes) -> Exchange:
         """Arbitrary bytes, correctly signed: what is judged is the content."""
         return self.post(body, self.headers(body))
+
+
+class PbxApi(Signed):
+    """The suite as a CRM: calls ``{pbx-url}/call_back`` and ``{pbx-url}/get_record`` (А.3, А.4)."""
+
+    def url(self, method: str) -> str:
+        return f"{self.target.url}/{method}"
+
+    def request(
+        self, method: str, doc: Any, style: TextStyle | str = "raw-utf8", **headers: Any
+    ) -> Exchange:
+        """``doc`` as JSON (or raw bytes), signed unless ``headers`` say otherwise."""
+        body = doc if isinstance(doc, bytes) else self.body(doc, style)
+        return self.send("POST", self.url(method), body, self.headers(body, **headers))
+
+    def call_back(self, doc: Any, style: TextStyle | str = "raw-utf8") -> Exchange:
+        return self.request("call_back", doc, style)
+
+    def get_record(self, session_id: Any, *, transport: str = "post") -> Exchange:
+        """``get_record`` by POST with a JSON body, or by GET with ``?session_id=`` (E5).
+
+        A GET has no body; what it signs is the raw query string as sent -- the
+        request's only data (docs/DECISIONS.md D21).
+        """
+        if transport == "post":
+            return self.request("get_record", {"session_id": session_id})
+        query = urlencode({"session_id": session_id}).encode("ascii")
+        return self.send(
+            "GET",
+            f"{self.url('get_record')}?{query.decode('ascii')}",
+            b"",
+            self.headers(query, content_type=None, sign=self.sign(query)),
+        )
+
+    def download(self, url: str) -> Exchange:
+        """Fetch a recording link as a browser would: a plain GET, no credentials."""
+        return self.send("GET", url, b"", [])
+
+    def call(self, *, via: str = "pin", **changes: Any) -> dict[str, Any]:
+        """A valid ``call_back`` request for the configured parties (skips when they are unknown).
+
+        Placing a call rings real phones, so against a PBX other than the embedded
+        one the suite needs to be told whom to ring (``--from-pin``/``--from-sipuri``,
+        ``--call-to``).
+        """
+        s = self.settings
+        source = s.from_pin if via == "pin" else s.from_sipuri
+        if s.call_to is None or source is None:
+            option = "--from-pin" if via == "pin" else "--from-sipuri"
+            pytest.skip(f"placing a call rings real phones: give {option} and --call-to")
+        doc: dict[str, Any] = {"request_number": s.call_to}
+        doc["from_pin" if via == "pin" else "from_sipuri"] = source
+        for key, val in changes.items():
+            if val is None:
+                doc.pop(key, None)
+            else:
+                doc[key] = val
+        return doc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 import ssl
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from conformance.engine.verdict import Verdict
 from conformance.spec.schemas import PROFILES, Profile
 
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_EVENTS_TIMEOUT = 15.0
 DEFAULT_EXAMPLES = 25
 DEFAULT_REPORT_DIR = "reports/latest"
 FAIL_ON = {"fail": Verdict.FAIL, "non-strict": Verdict.NON_STRICT}
@@ -32,11 +34,64 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
         "base URL of the CRM under test; the suite POSTs to {URL}/call_events. "
         "Default: the embedded reference CRM on loopback",
     ),
-    ("--client-id", "VATS_CLIENT_ID", "X-Client-ID the CRM expects (section 1.4.1)"),
+    (
+        "--pbx-url",
+        "VATS_PBX_URL",
+        "base URL of the PBX under test; the suite POSTs to {URL}/call_back and {URL}/get_record. "
+        "Default: the embedded reference PBX emulator on loopback",
+    ),
+    (
+        "--listen",
+        "VATS_LISTEN",
+        "HOST:PORT where the suite receives the PBX's call_events at /call_events "
+        "(point the PBX's external address there). Default with the embedded PBX: 127.0.0.1:0",
+    ),
+    (
+        "--events-timeout",
+        "VATS_EVENTS_TIMEOUT",
+        f"seconds a placed call's notifications may take to arrive, new to disconnected "
+        f"(default {DEFAULT_EVENTS_TIMEOUT:g}, at most 600)",
+    ),
+    (
+        "--destructive",
+        "VATS_DESTRUCTIVE",
+        "also run the cases that spend the PBX's request quota or change its settings "
+        "(rate limits, allow-list): a flag; the variable takes 1/true/yes",
+    ),
+    (
+        "--from-pin",
+        "VATS_FROM_PIN",
+        "PIN of a domain user whom call_back cases ring first (a real phone rings!). "
+        "Default with the embedded PBX: 101",
+    ),
+    (
+        "--from-sipuri",
+        "VATS_FROM_SIPURI",
+        "SIP-URI of a domain user for call_back cases. "
+        "Default with the embedded PBX: sip:test_user@cloudpbx.rt.ru",
+    ),
+    (
+        "--call-to",
+        "VATS_CALL_TO",
+        "E.164 number call_back cases call after the user answers (a real phone rings!). "
+        "Default with the embedded PBX: +74951234567",
+    ),
+    (
+        "--pbx-admin-token",
+        "VATS_PBX_ADMIN_TOKEN",
+        "admin token of a PBX that offers the reference emulator's admin API "
+        "(docs/PBX_EMULATOR.md); lets destructive cases set its allow-list and limits. "
+        "Never printed",
+    ),
+    (
+        "--client-id",
+        "VATS_CLIENT_ID",
+        "X-Client-ID of the integration: what the CRM expects and the PBX issued (1.4.1)",
+    ),
     (
         "--client-key",
         "VATS_CLIENT_KEY",
-        "signing key the CRM expects; prefer the environment variable. Never printed",
+        "signing key of the integration; prefer the environment variable. Never printed",
     ),
     (
         "--profile",
@@ -66,7 +121,23 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
         "PEM file of the CA (or self-signed certificate) that an https:// CRM's certificate "
         "chains to (1.4.3); default: the system's trust store",
     ),
+    (
+        "--pbx-ca",
+        "VATS_PBX_CA",
+        "PEM file of the CA that an https:// PBX's certificate chains to (the production API's "
+        "chains to 'Russian Trusted CA', 1.4.3); default: the system's trust store",
+    ),
 )
+
+#: Options that take no value.
+FLAGS = ("--destructive",)
+
+#: Call parties for the embedded emulator (its user 101, P19 of docs/PBX_EMULATOR.md).
+EMBEDDED_PARTIES = {
+    "--from-pin": "101",
+    "--from-sipuri": "sip:test_user@cloudpbx.rt.ru",
+    "--call-to": "+74951234567",
+}
 
 
 @dataclass(frozen=True)
@@ -81,17 +152,60 @@ class Settings:
     report_dir: Path
     fail_on: Verdict
     crm_ca: str | None = None
+    pbx_url: str | None = None
+    listen: tuple[str, int] | None = None
+    events_timeout: float = DEFAULT_EVENTS_TIMEOUT
+    destructive: bool = False
+    from_pin: str | None = None
+    from_sipuri: str | None = None
+    call_to: str | None = None
+    pbx_admin_token: str | None = field(default=None, repr=False)
+    pbx_ca: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """No target given: every role runs against the embedded references."""
+        return not self.crm_url and not self.pbx_url
 
     @property
     def secrets(self) -> list[str]:
-        return [self.client_key]
+        return [s for s in (self.client_key, self.pbx_admin_token) if s]
 
 
 def _value(config: pytest.Config, option: str, env: str | None) -> str | None:
-    given: str | None = config.getoption(option.lstrip("-").replace("-", "_"))
-    if given is not None:
+    given: str | bool | None = config.getoption(option.lstrip("-").replace("-", "_"))
+    if given is True:
+        return "1"
+    if isinstance(given, str):
         return given
     return os.environ.get(env) if env else None
+
+
+def _flag(option: str, raw: str | None) -> bool:
+    if raw is None or raw.lower() in ("", "0", "false", "no"):
+        return False
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    raise pytest.UsageError(f"{option}: expected 1, true or yes (or 0, false, no), got {raw!r}")
+
+
+def _listen(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise pytest.UsageError(
+            f"--listen: expected HOST:PORT (e.g. 0.0.0.0:8080; port 0 = any free), got {raw!r}"
+        )
+    return host, int(port)
+
+
+def _ca(option: str, path: str | None) -> str | None:
+    if path:
+        try:
+            ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise pytest.UsageError(f"{option}: cannot load {path!r}: {exc}") from None
+    return path or None
 
 
 def _number(option: str, raw: str, kind: type[int] | type[float], low: float, high: float) -> float:
@@ -129,26 +243,49 @@ def _url(option: str, raw: str) -> str:
 def from_config(config: pytest.Config) -> Settings:
     opts = {opt: _value(config, opt, env) for opt, env, _ in OPTIONS}
     crm_url = _url("--crm-url", opts["--crm-url"]) if opts["--crm-url"] else None
+    pbx_url = _url("--pbx-url", opts["--pbx-url"]) if opts["--pbx-url"] else None
     client_id, client_key = opts["--client-id"], opts["--client-key"]
-    if crm_url and not (client_id and client_key):
-        raise pytest.UsageError(
-            "--crm-url needs the CRM's credentials: --client-id and --client-key "
-            "(or VATS_CLIENT_ID and VATS_CLIENT_KEY)"
-        )
-    if not crm_url:
-        # The embedded reference gets credentials shaped like the guide's (1.4.2).
+    for option, url in (("--crm-url", crm_url), ("--pbx-url", pbx_url)):
+        if url and not (client_id and client_key):
+            raise pytest.UsageError(
+                f"{option} needs the integration's credentials: --client-id and --client-key "
+                "(or VATS_CLIENT_ID and VATS_CLIENT_KEY)"
+            )
+    embedded = not crm_url and not pbx_url
+    if embedded:
+        # The embedded references get credentials shaped like the guide's (1.4.2).
         client_id = client_id or secrets.token_hex(16).upper()
         client_key = client_key or secrets.token_hex(16).upper()
     assert client_id is not None
     assert client_key is not None
     _header_value("--client-id", client_id)
     _header_value("--client-key", client_key, show=False)
-    crm_ca = opts["--crm-ca"]
-    if crm_ca:
-        try:
-            ssl.create_default_context(cafile=crm_ca)
-        except (OSError, ssl.SSLError) as exc:
-            raise pytest.UsageError(f"--crm-ca: cannot load {crm_ca!r}: {exc}") from None
+    crm_ca = _ca("--crm-ca", opts["--crm-ca"])
+    pbx_ca = _ca("--pbx-ca", opts["--pbx-ca"])
+    listen = _listen(opts["--listen"]) if opts["--listen"] else None
+    if embedded and listen is None:
+        listen = ("127.0.0.1", 0)
+    parties = {
+        opt: opts[opt] or (EMBEDDED_PARTIES[opt] if embedded else None) for opt in EMBEDDED_PARTIES
+    }
+    call_to = parties["--call-to"]
+    if call_to is not None and not re.fullmatch(r"\+[1-9][0-9]{6,14}", call_to):
+        raise pytest.UsageError(
+            f"--call-to: expected an E.164 number like +74951234567, got {call_to!r}"
+        )
+    from_pin = parties["--from-pin"]
+    if from_pin is not None:
+        _header_value("--from-pin", from_pin)
+    from_sipuri = parties["--from-sipuri"]
+    if from_sipuri is not None and not re.fullmatch(r"(sips?:)?[^@\s]+@[^@\s]+", from_sipuri):
+        raise pytest.UsageError(
+            f"--from-sipuri: expected a SIP-URI like sip:user@domain, got {from_sipuri!r}"
+        )
+    admin_token = opts["--pbx-admin-token"]
+    if admin_token is not None:
+        _header_value("--pbx-admin-token", admin_token, show=False)
+    elif embedded:
+        admin_token = secrets.token_urlsafe(18)  # the embedded emulator's
     profile = opts["--profile"] or "guide"
     if profile not in PROFILES:
         raise pytest.UsageError(
@@ -174,5 +311,22 @@ def from_config(config: pytest.Config) -> Settings:
         seed=int(_number("--seed", opts["--seed"] or "0", int, 0, 2**32 - 1)),
         report_dir=report_dir,
         fail_on=FAIL_ON[fail_on],
-        crm_ca=crm_ca or None,
+        crm_ca=crm_ca,
+        pbx_url=pbx_url,
+        listen=listen,
+        events_timeout=float(
+            _number(
+                "--events-timeout",
+                opts["--events-timeout"] or str(DEFAULT_EVENTS_TIMEOUT),
+                float,
+                0.1,
+                600,
+            )
+        ),
+        destructive=_flag("--destructive", opts["--destructive"]),
+        from_pin=from_pin,
+        from_sipuri=from_sipuri,
+        call_to=call_to,
+        pbx_admin_token=admin_token or None,
+        pbx_ca=pbx_ca,
     )

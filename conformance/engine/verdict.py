@@ -37,6 +37,7 @@ class CaseInfo:
     section: str
     requirement: str
     role: str
+    destructive: bool = False
 
 
 class Finding(Exception):
@@ -64,9 +65,24 @@ def info(expected: str, actual: str) -> Finding:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def case(id: str, *, section: str, requirement: str, title: str, role: str) -> Callable[[F], F]:
+def case(
+    id: str,
+    *,
+    section: str,
+    requirement: str,
+    title: str,
+    role: str,
+    destructive: bool = False,
+) -> Callable[[F], F]:
     """Attach a case's identity to a test function (read back by the plugin)."""
-    info_ = CaseInfo(id=id, title=title, section=section, requirement=requirement, role=role)
+    info_ = CaseInfo(
+        id=id,
+        title=title,
+        section=section,
+        requirement=requirement,
+        role=role,
+        destructive=destructive,
+    )
 
     def mark(fn: F) -> F:
         marked: F = pytest.mark.vats_case(info_)(fn)

@@ -107,6 +107,11 @@ def parser() -> argparse.ArgumentParser:
         help="another host name or address for the HTTPS certificate (repeatable); "
         "localhost, 127.0.0.1, ::1 and --host are always in it",
     )
+    p.add_argument(
+        "--no-limits",
+        action="store_true",
+        help="the first client's methods have no request limit (default: 100 an hour each, 3.1.3)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the listening line")
     p.add_argument(
         "--with-parent",
@@ -163,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ssl": args.ssl,
             "record_calls": not args.no_record,
         }
+        if args.no_limits:
+            first["limits"] = {"call_back": None, "get_record": None}
         if args.external_address:
             first.update(external_address=args.external_address, enabled=True)
         client = pbx.registry.create(first)

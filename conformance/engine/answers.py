@@ -1,0 +1,165 @@
+"""Reading and judging the PBX's answers to ``call_back`` and ``get_record`` (А.3, А.4).
+
+Both tables return ``result`` ("0 -- Операция выполнена успешно", typed Число),
+``resultMessage`` (never empty) and the method's value (``session_id`` or
+``url``, empty allowed only when ``result`` > 0). The guide contradicts itself
+on the success value (E1: the example answers ``"1"``) and on the type (E2:
+every example sends a string), and lists no error codes or HTTP statuses
+(E11, E12). So:
+
+* ``outcome`` reads an answer under every reading at once: success is ``result``
+  0 or ``"0"``, or 1 / ``"1"`` *with* the method's value (the example's
+  reading); a refusal is a 4xx, or a 2xx whose ``result`` is anything else.
+* ``succeeded`` and ``refused`` fail only what no reading allows; the readings
+  themselves are graded once, by the cases ``pbx.answer.result-type`` and
+  ``pbx.answer.success-value`` (docs/DECISIONS.md D22).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.engine import checks
+from conformance.engine.client import Exchange
+from conformance.engine.verdict import fail, non_strict
+
+SUCCESS_MESSAGE = "Операция выполнена успешно"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer as the CRM sees it."""
+
+    ex: Exchange
+    doc: dict[str, Any] | None
+    problem: str | None  # why ``doc`` is None
+
+    @property
+    def result(self) -> Any:
+        return self.doc.get("result") if self.doc else None
+
+    def value(self, key: str) -> Any:
+        return self.doc.get(key) if self.doc else None
+
+    def has(self, key: str) -> bool:
+        """``key`` is present with a non-empty value."""
+        val = self.value(key)
+        return val is not None and val != ""
+
+    @property
+    def content_type(self) -> str:
+        for name, val in self.ex.response_headers:
+            if name.lower() == "content-type":
+                return val
+        return ""
+
+
+def parse(ex: Exchange) -> Answer:
+    if ex.status is None:
+        return Answer(ex, None, f"no answer ({ex.error})")
+    if not ex.response_body.strip():
+        return Answer(ex, None, "an empty body")
+    try:
+        doc = json.loads(ex.response_body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return Answer(ex, None, "a body that is not UTF-8")
+    except ValueError:
+        return Answer(ex, None, "a body that is not JSON")
+    if not isinstance(doc, dict):
+        return Answer(ex, None, f"JSON that is not an object ({type(doc).__name__})")
+    return Answer(ex, doc, None)
+
+
+def is_zero(result: Any) -> bool:
+    return (type(result) is int and result == 0) or result == "0"
+
+
+def is_one(result: Any) -> bool:
+    return (type(result) is int and result == 1) or result == "1"
+
+
+def outcome(answer: Answer, key: str) -> str:
+    """``"success"``, ``"refusal"``, ``"server-error"`` or ``"unclear"`` (see module doc)."""
+    status = answer.ex.status
+    if status is None or status >= 500:
+        return "server-error"
+    if 400 <= status < 500:
+        return "refusal"
+    if not 200 <= status < 300 or answer.doc is None or "result" not in answer.doc:
+        return "unclear"
+    result = answer.result
+    if is_zero(result) or (is_one(result) and answer.has(key)):
+        return "success"
+    return "refusal"
+
+
+def succeeded(ex: Exchange, key: str) -> Answer:
+    """The request was carried out: a 2xx JSON object with a success ``result`` and ``key``."""
+    checks.not_a_server_error(ex)
+    answer = parse(ex)
+    if answer.doc is None:
+        raise fail(f"a JSON object answer with result and {key} (А.3, А.4)", _show(answer))
+    verdict = outcome(answer, key)
+    if verdict != "success":
+        raise fail(f"success: a 2xx with result 0 and {key}", _show(answer))
+    if not answer.has(key):
+        raise fail(f"{key} in a successful answer (empty only when result > 0)", _show(answer))
+    return answer
+
+
+def refused(ex: Exchange, key: str, *, why: str) -> Answer:
+    """The request was not carried out, and the answer says so as the tables allow.
+
+    A 2xx success fails; so does a refusal that still carries the method's value
+    (a link to nothing, a call that will not happen). Either a 4xx or a 200 with
+    ``result`` > 0 is a conformant refusal (E11, E12); one without the JSON
+    ``result``/``resultMessage`` of the tables, or with ``result`` < 0, is
+    non-strict.
+    """
+    checks.not_a_server_error(ex)
+    answer = parse(ex)
+    verdict = outcome(answer, key)
+    if verdict == "success":
+        raise fail(f"a refusal: {why}", _show(answer))
+    if verdict == "unclear":
+        raise fail(
+            f"a refusal ({why}): a 4xx, or a 2xx with result > 0 (А.3: result is never empty)",
+            _show(answer),
+        )
+    if answer.has(key):
+        raise fail(f"no {key} in a refusal (empty when result > 0, А.3/А.4)", _show(answer))
+    if answer.doc is None:
+        raise non_strict(f"a JSON answer with result > 0 and resultMessage ({why})", _show(answer))
+    result = answer.result
+    number = _number(result)
+    if number is None or number <= 0 or not _message(answer):
+        raise non_strict(
+            f"result > 0 and a resultMessage saying why ({why}; E11: errors are result > 0)",
+            _show(answer),
+        )
+    return answer
+
+
+def _number(result: Any) -> float | None:
+    if isinstance(result, bool):
+        return None
+    if isinstance(result, int | float):
+        return float(result)
+    if isinstance(result, str):
+        try:
+            return float(result)
+        except ValueError:
+            return None
+    return None
+
+
+def _message(answer: Answer) -> bool:
+    msg = answer.value("resultMessage")
+    return isinstance(msg, str) and msg.strip() != ""
+
+
+def _show(answer: Answer) -> str:
+    text = answer.ex.summary()
+    return text if answer.problem is None else f"{text} ({answer.problem})"

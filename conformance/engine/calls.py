@@ -1,0 +1,108 @@
+"""Calls the suite places through ``call_back`` and the notifications they cause.
+
+Placing is not judging: ``place_calls`` records what happened (the answer,
+the session id it gave, every notification that arrived with that id, and
+what arrived with other ids) and the pbx-events cases judge it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.engine import answers
+from conformance.engine.client import Exchange
+from conformance.engine.drivers import PbxApi
+from conformance.engine.listener import Listener, Received
+
+#: After a call's ``disconnected``, wait this share of ``--events-timeout`` (at most
+#: ``GRACE_MAX_S``) for notifications delivered out of order.
+GRACE_SHARE = 0.1
+GRACE_MAX_S = 0.5
+
+
+@dataclass
+class PlacedCall:
+    request: dict[str, Any]
+    answer: Exchange
+    placed_at: float  # wall clock, seconds, just before the request was sent
+    session_id: str | None = None  # from the answer, when it succeeded
+    notifications: list[Received] = field(default_factory=list)
+    finished: bool = False  # a ``disconnected`` arrived within the timeout
+    waited_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.session_id is not None
+
+    @property
+    def recorded(self) -> bool | None:
+        """What the call's last ``is_record`` says (True/False), None when it says nothing.
+
+        Production shapes ("true"/"false") count as their meaning.
+        """
+        for n in reversed(self.notifications):
+            value = n.doc.get("is_record") if isinstance(n.doc, dict) else None
+            if value in (True, "true"):
+                return True
+            if value in (False, "false"):
+                return False
+        return None
+
+    def exchanges(self, base: str) -> list[Exchange]:
+        """The call_back exchange and the notifications, in arrival order, for a wire log."""
+        return [self.answer, *(n.exchange(base) for n in self.notifications)]
+
+    def describe(self) -> str:
+        states = ", ".join(str(n.state) for n in self.notifications) or "none"
+        return f"call {self.session_id} ({', '.join(sorted(self.request))}): states {states}"
+
+
+def _done(sessions: set[str]) -> Any:
+    def done(received: list[Received]) -> bool:
+        ended = {r.session_id for r in received if r.state == "disconnected"}
+        return sessions <= ended
+
+    return done
+
+
+def place(pbx: PbxApi, requests: list[dict[str, Any]]) -> list[PlacedCall]:
+    """Send every ``call_back`` in ``requests``; keep the session id of each success."""
+    calls: list[PlacedCall] = []
+    for doc in requests:
+        placed_at = time.time()
+        ex = pbx.call_back(doc)
+        call = PlacedCall(doc, ex, placed_at)
+        answer = answers.parse(ex)
+        sid = answer.value("session_id")
+        if answers.outcome(answer, "session_id") == "success" and isinstance(sid, str) and sid:
+            call.session_id = sid
+        calls.append(call)
+    return calls
+
+
+def await_calls(listener: Listener, calls: list[PlacedCall], timeout: float) -> None:
+    """Wait (at most ``timeout``) until every placed call's ``disconnected`` arrived.
+
+    Notifications are collected from the listener's whole record, so the ones
+    that arrived before the wait began (even before ``call_back`` answered,
+    which the guide allows) count.
+    """
+    sessions = {c.session_id for c in calls if c.session_id}
+    start = time.monotonic()
+    listener.wait(_done(sessions), timeout)
+    waited = time.monotonic() - start
+    time.sleep(min(GRACE_MAX_S, timeout * GRACE_SHARE))
+    received = listener.snapshot()
+    for call in calls:
+        call.waited_s = waited
+        if call.session_id is not None:
+            call.notifications = [r for r in received if r.session_id == call.session_id]
+            call.finished = any(n.state == "disconnected" for n in call.notifications)
+
+
+def strangers(listener: Listener, calls: list[PlacedCall], since: float) -> list[Received]:
+    """What arrived since ``since`` that belongs to none of ``calls``."""
+    ours = {c.session_id for c in calls}
+    return [r for r in listener.snapshot() if r.at >= since and r.session_id not in ours]

@@ -1,0 +1,139 @@
+"""The suite as the CRM's webhook: receive the PBX's ``call_events`` and keep them.
+
+A pytest-httpserver server on ``--listen``. It answers every POST with 200 and
+``{}`` (the guide specifies no answer, E12) and records what arrived, byte for
+byte; cases wait on it for a call's notifications. Nothing here judges.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug.wrappers import Request, Response
+
+from conformance.engine.client import Exchange, Headers
+
+#: At most this many notifications are kept; later ones are answered and dropped.
+MAX_KEPT = 20_000
+#: A body larger than this is answered 413 and kept clipped.
+MAX_BODY = 1 << 20
+
+
+@dataclass
+class Received:
+    """One request the PBX sent to the listener."""
+
+    at: float  # wall clock, seconds
+    method: str
+    path: str
+    headers: Headers
+    body: bytes
+    remote: str
+    status: int = 200
+    doc: Any = field(default=None)
+
+    @property
+    def session_id(self) -> str | None:
+        sid = self.doc.get("session_id") if isinstance(self.doc, dict) else None
+        return sid if isinstance(sid, str) else None
+
+    @property
+    def state(self) -> Any:
+        return self.doc.get("state") if isinstance(self.doc, dict) else None
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def exchange(self, base: str) -> Exchange:
+        """As an entry of a case's wire log (direction: PBX to the suite)."""
+        return Exchange(
+            method=self.method,
+            url=base + self.path,
+            request_headers=self.headers,
+            request_body=self.body,
+            status=self.status,
+            response_headers=[("Content-Type", "application/json")],
+            response_body=b"{}",
+        )
+
+    def show(self) -> str:
+        text = self.body[:300].decode("utf-8", "replace")
+        return f"{self.method} {self.path} {text!r}"
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+class Listener:
+    """Receives notifications at ``{url}/call_events`` (any path is recorded)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.server = HTTPServer(host=host, port=port, threaded=True)
+        self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
+        self.received: list[Received] = []
+        self._changed = threading.Condition()
+
+    @property
+    def url(self) -> str:
+        host = self.server.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.server.port}"
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server.is_running():
+            self.server.stop()
+
+    def _handle(self, request: Request) -> Response:
+        body = request.get_data(cache=False)
+        status = 200 if len(body) <= MAX_BODY else 413
+        item = Received(
+            at=time.time(),
+            method=request.method,
+            path=request.path,
+            headers=list(request.headers.items()),
+            body=body[:MAX_BODY],
+            remote=request.remote_addr or "",
+            status=status,
+            doc=_parse(body) if status == 200 else None,
+        )
+        with self._changed:
+            if len(self.received) < MAX_KEPT:
+                self.received.append(item)
+            self._changed.notify_all()
+        self.server.clear_log()
+        return Response(b"{}" if status == 200 else b"", status, mimetype="application/json")
+
+    def snapshot(self) -> list[Received]:
+        with self._changed:
+            return list(self.received)
+
+    def wait(self, done: Callable[[list[Received]], bool], timeout: float) -> list[Received]:
+        """Everything received once ``done(received)`` holds, or when ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not done(self.received):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            return list(self.received)
+
+    def of_session(self, session_id: str) -> list[Received]:
+        return [r for r in self.snapshot() if r.session_id == session_id]
