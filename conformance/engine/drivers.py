@@ -78,6 +78,9 @@ class Signed:
     Every request goes through ``send`` and lands in the case's wire log.
     """
 
+    #: What a generated example becomes before it is sent (``explore``).
+    prepare: Callable[[Any], Any] | None = None
+
     def __init__(
         self,
         client: Client,
@@ -120,19 +123,6 @@ class Signed:
             (signing.SIGN_HEADER, self.sign(body, client_id=cid) if sign is None else sign),
         ]
 
-    def send(self, method: str, url: str, body: bytes, headers: Headers) -> Exchange:
-        ex = self.client.send(method, url, body, headers)
-        self.log.append(ex)
-        return ex
-
-
-class CrmWebhook(Signed):
-    """The suite as a PBX: POSTs ``call_events`` to ``{crm-url}/call_events`` (section 1.3)."""
-
-    @property
-    def url(self) -> str:
-        return f"{self.target.url}/call_events"
-
     def explore(
         self,
         strategy: st.SearchStrategy[T],
@@ -145,7 +135,7 @@ class CrmWebhook(Signed):
 
         ``per`` scales down cases whose every example is a whole call (several
         requests); ``share`` names a drawn list other cases reuse (engine/explore.py).
-        Each example gets session ids unique in the run (``fresh``) before it is sent.
+        Each example goes through ``prepare`` before it is sent.
         """
         explore(
             strategy,
@@ -153,8 +143,26 @@ class CrmWebhook(Signed):
             seed_value=self.settings.seed,
             examples=max(1, self.settings.examples // per),
             share=share,
-            prepare=fresh,
+            prepare=self.prepare,
         )
+
+    def send(self, method: str, url: str, body: bytes, headers: Headers) -> Exchange:
+        ex = self.client.send(method, url, body, headers)
+        self.log.append(ex)
+        return ex
+
+
+class CrmWebhook(Signed):
+    """The suite as a PBX: POSTs ``call_events`` to ``{crm-url}/call_events`` (section 1.3).
+
+    Each generated example gets session ids unique in the run (``fresh``).
+    """
+
+    prepare = staticmethod(fresh)
+
+    @property
+    def url(self) -> str:
+        return f"{self.target.url}/call_events"
 
     def post(self, body: bytes, headers: Headers, *, method: str = "POST") -> Exchange:
         return self.send(method, self.url, body, headers)

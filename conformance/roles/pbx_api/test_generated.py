@@ -1,0 +1,101 @@
+"""Generated requests (Hypothesis): no input, however formed, gets a 5xx or a wrong yes.
+
+Valid requests vary what a CRM may vary -- the JSON spelling, which field
+names the user -- while the parties stay the configured ones, since each is a
+real call. Invalid ones break А.3/А.4 in a way no reading of the guide allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from conformance.engine import answers
+from conformance.engine.drivers import PbxApi, unique_session
+from conformance.roles.crm_webhook._common import JUNK
+from conformance.roles.pbx_api._common import UNKNOWN_SESSION, pbx_case
+from conformance.spec.jsontext import TextStyle, text_styles
+
+#: A valid call_back costs a real call: one example in this many.
+CALL_SHARE = 5
+
+#: Strings no reading of "Номер в формате E.164" admits (a letter or sign inside).
+NOT_E164 = st.from_regex(r"\A\+?[0-9]{0,6}[a-zA-Zа-яА-Я@#*/ ][0-9a-z]{0,8}\Z")
+DROP = "<absent>"
+
+
+@pbx_case(
+    "pbx.call-back.explore-valid",
+    section="А.3",
+    title="Generated valid call_back requests are carried out",
+    requirement="Any call_back А.3 allows, in any JSON spelling, naming the user by from_pin, "
+    "from_sipuri or both, is answered with success.",
+)
+def test_explore_valid(pbx: PbxApi) -> None:
+    pbx.call()  # skips when the parties are unknown
+    vias = ["pin", "sipuri", "both"] if pbx.settings.from_sipuri else ["pin"]
+
+    def check(example: tuple[TextStyle, str]) -> None:
+        style, via = example
+        doc = pbx.call(via="sipuri" if via == "both" else via)
+        if via == "both":
+            doc["from_pin"] = pbx.settings.from_pin
+        answers.succeeded(pbx.call_back(doc, style), "session_id")
+
+    pbx.explore(st.tuples(text_styles(), st.sampled_from(vias)), check, per=CALL_SHARE)
+
+
+def _break(pbx: PbxApi, field: str, value: Any) -> dict[str, Any]:
+    """A valid call with ``field`` (request_number, or from_pin: the only caller) broken."""
+    doc = pbx.call(via="pin")
+    if value == DROP:
+        del doc[field]
+    else:
+        doc[field] = value
+    return doc
+
+
+@pbx_case(
+    "pbx.call-back.explore-invalid",
+    section="А.3",
+    title="Generated invalid call_back requests are refused",
+    requirement="A call_back whose request_number is absent, not a string or not E.164, or "
+    "that names no user, is refused with result > 0 -- never a 5xx.",
+)
+def test_explore_invalid(pbx: PbxApi) -> None:
+    pbx.call()  # a broken PBX might dial: only with known parties
+    broken = st.one_of(
+        st.tuples(st.just("request_number"), st.one_of(st.just(DROP), JUNK, NOT_E164)),
+        st.tuples(st.just("from_pin"), st.one_of(st.just(DROP), st.just(""), JUNK)),
+    )
+
+    def check(example: tuple[TextStyle, tuple[str, Any]]) -> None:
+        style, (what, value) = example
+        doc = _break(pbx, what, value)
+        answers.refused(pbx.call_back(doc, style), "session_id", why=f"{what} is {value!r}")
+
+    pbx.explore(st.tuples(text_styles(), broken), check)
+
+
+@pbx_case(
+    "pbx.get-record.explore",
+    section="А.4",
+    title="Generated session ids of no call get an error, never a link or a 5xx",
+    requirement="get_record for any session_id no call has -- any string, or not a string -- "
+    "is answered with result > 0 and no url.",
+)
+def test_explore_get_record(pbx: PbxApi) -> None:
+    ids = st.one_of(st.text(min_size=1, max_size=40), JUNK)
+
+    def check(example: tuple[Any, str]) -> None:
+        value, transport = example
+        if isinstance(value, str):
+            value = unique_session(f"{UNKNOWN_SESSION}-{value}")
+            transport_ = transport
+        else:
+            transport_ = "post"  # a query string holds only text
+        ex = pbx.get_record(value, transport=transport_)
+        answers.refused(ex, "url", why=f"no call has session_id {value!r}")
+
+    pbx.explore(st.tuples(ids, st.sampled_from(["post", "get"])), check)
