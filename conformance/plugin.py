@@ -100,7 +100,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             ],
             {"VATS_CLIENT_KEY": s.client_key},
         )
-    if not roles & set(PBX_ROLES):
+    if not roles & set(PBX_ROLES) or not (s.embedded or s.pbx_url):
         return
     if s.listen is not None:
         run.listener = _start_listener(*s.listen)

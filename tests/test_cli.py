@@ -29,7 +29,15 @@ BAD_OPTIONS = [
     (["--crm-url", "127.0.0.1:8080"], "--crm-url: expected an http:// or https:// URL"),
     (["--crm-url", "http://127.0.0.1:99999"], "--crm-url: bad port"),
     (["--crm-url", "http://127.0.0.1:8080/?a=1"], "--crm-url: a base URL takes no query"),
-    (["--crm-url", "http://127.0.0.1:8080"], "--crm-url needs the CRM's credentials"),
+    (["--crm-url", "http://127.0.0.1:8080"], "--crm-url needs the integration's credentials"),
+    (["--pbx-url", "http://127.0.0.1:8090"], "--pbx-url needs the integration's credentials"),
+    (["--pbx-url", "mailto:pbx@example.org"], "--pbx-url: expected an http:// or https:// URL"),
+    (["--listen", "8080"], "--listen: expected HOST:PORT"),
+    (["--listen", "127.0.0.1:70000"], "--listen: expected HOST:PORT"),
+    (["--events-timeout", "0"], "--events-timeout: expected a value from 0.1 to 600"),
+    (["--call-to", "84951234567"], "--call-to: expected an E.164 number"),
+    (["--from-sipuri", "nobody"], "--from-sipuri: expected a SIP-URI"),
+    (["--pbx-ca", "/nonexistent/ca.pem"], "--pbx-ca: cannot load"),
 ]
 
 
@@ -45,6 +53,23 @@ def test_bad_option_gives_one_clear_line(tmp_path: Path, args: list[str], messag
     assert message in errors[0], errors
     assert "Traceback" not in run.stdout + run.stderr
     assert not (tmp_path / "report" / "results.json").exists()
+
+
+def test_bad_flag_in_the_environment(tmp_path: Path) -> None:
+    run = run_suite([], tmp_path / "report", env={"VATS_DESTRUCTIVE": "maybe"})
+    assert run.returncode == 4
+    assert "ERROR: --destructive: expected 1, true or yes" in run.stderr
+
+
+def test_busy_listen_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = run_suite(["--listen", f"127.0.0.1:{port}", "-k", "events"], tmp_path / "report")
+    assert run.returncode == 4, run.stdout + run.stderr
+    assert f"ERROR: --listen: cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
 
 
 def test_report_dir_that_is_a_file(tmp_path: Path) -> None:
@@ -95,7 +120,9 @@ def test_refused_connection_fails_fast(tmp_path: Path) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    run = run_suite(crm_args(f"http://127.0.0.1:{port}", "-k", "sign and not explore"), tmp_path)
+    run = run_suite(
+        crm_args(f"http://127.0.0.1:{port}", "-k", "crm_webhook and sign and not explore"), tmp_path
+    )
     assert run.returncode == 1
     assert run.with_verdict("fail") == set(run.verdicts())
     assert "ConnectError" in run.results["cases"][0]["detail"]

@@ -21,7 +21,7 @@ from conformance.engine.verdict import Verdict
 from conformance.spec.schemas import PROFILES, Profile
 
 DEFAULT_TIMEOUT = 5.0
-DEFAULT_EVENTS_TIMEOUT = 15.0
+DEFAULT_EVENTS_TIMEOUT = 60.0
 DEFAULT_EXAMPLES = 25
 DEFAULT_REPORT_DIR = "reports/latest"
 FAIL_ON = {"fail": Verdict.FAIL, "non-strict": Verdict.NON_STRICT}

@@ -116,7 +116,7 @@ def test_wrong_signature(pbx: PbxApi, recorded_call: PlacedCall) -> None:
     "pbx.get-record.unknown-session",
     section="А.4",
     title="get_record for an unknown session is an error without url",
-    requirement="'ссылка ... или сообщение об ошибке, при отсутствии записи': an unknown "
+    requirement="'ссылка или сообщение об ошибке' (А.4): an unknown "
     "session_id gets result > 0, a message and no url.",
 )
 def test_unknown_session(pbx: PbxApi, transport: str) -> None:
