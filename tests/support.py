@@ -57,8 +57,12 @@ def run_suite(
     *,
     env: dict[str, str] | None = None,
     timeout: float = 300,
+    paths: Sequence[str] = ("conformance",),
 ) -> SuiteRun:
-    """``python -m pytest conformance -q -p no:cacheprovider <args> --report-dir <report_dir>``."""
+    """``python -m pytest conformance -q -p no:cacheprovider <args> --report-dir <report_dir>``.
+
+    ``paths`` replaces ``conformance`` to run only some roles or files.
+    """
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("VATS_")}
     child_env.update(env or {})
     done = subprocess.run(
@@ -66,7 +70,7 @@ def run_suite(
             sys.executable,
             "-m",
             "pytest",
-            "conformance",
+            *paths,
             "-q",
             "-p",
             "no:cacheprovider",
@@ -96,3 +100,34 @@ def serving(app: WSGIApp) -> Iterator[str]:
 
 def crm_args(url: str, *extra: str) -> list[str]:
     return ["--crm-url", url, "--client-id", CLIENT_ID, "--client-key", CLIENT_KEY, *FAST, *extra]
+
+
+#: The embedded emulator's parties (its user 101, docs/PBX_EMULATOR.md P19): whom to ring.
+PARTIES = (
+    "--from-pin",
+    "101",
+    "--from-sipuri",
+    "sip:test_user@cloudpbx.rt.ru",
+    "--call-to",
+    "+74951234567",
+)
+#: Ample for a call of a few tens of milliseconds, short for a PBX that never ends one.
+EVENTS_FAST = ("--events-timeout", "3")
+
+
+def pbx_args(url: str, listen: str, *extra: str) -> list[str]:
+    """The PBX roles against ``url``, receiving its notifications on ``listen`` (HOST:PORT)."""
+    return [
+        "--pbx-url",
+        url,
+        "--listen",
+        listen,
+        "--client-id",
+        CLIENT_ID,
+        "--client-key",
+        CLIENT_KEY,
+        *PARTIES,
+        *FAST,
+        *EVENTS_FAST,
+        *extra,
+    ]
