@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conformance import __version__
-from conformance.engine import results, settings
+from conformance.engine import allure_out, junit, results, settings
 from conformance.engine.calls import PlacedCall, await_calls, place
 from conformance.engine.client import Client, Exchange
 from conformance.engine.drivers import RUN_TAG, CrmWebhook, PbxApi, Target
@@ -307,7 +307,11 @@ def pbx(
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     info = case_info(item)
-    if info and info.destructive and not item.config.stash[SETTINGS].destructive:
+    if info is None:
+        return
+    s = item.config.stash[SETTINGS]
+    allure_out.labels(info, s.report_dir)
+    if info.destructive and not s.destructive:
         pytest.skip(
             "spends the PBX's request quota or changes its settings: opt in with --destructive"
         )
@@ -345,11 +349,28 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     Reporters (the terminal, JUnit, Allure) read the exception itself; a system
     under test that echoes the key in its answer must not make them print it.
     """
+    info = case_info(item)
+    secrets = item.config.stash[SETTINGS].secrets
+    if info is not None:
+        allure_out.describe(info, case_id(item, info))
     try:
-        return (yield)
+        outcome = yield
     except Exception as exc:
-        _scrub(exc, item.config.stash[SETTINGS].secrets)
+        _scrub(exc, secrets)
+        if info is not None:
+            allure_out.after(info, _verdict_of(exc), item.stash.get(LOG, []), secrets)
         raise
+    if info is not None:
+        allure_out.after(info, Verdict.PASS, item.stash.get(LOG, []), secrets)
+    return outcome
+
+
+def _verdict_of(exc: BaseException) -> Verdict:
+    if isinstance(exc, Finding):
+        return exc.verdict
+    if isinstance(exc, pytest.skip.Exception):
+        return Verdict.SKIP
+    return Verdict.FAIL
 
 
 def _scrub(exc: BaseException, secrets: list[str]) -> None:
@@ -392,7 +413,22 @@ def pytest_runtest_makereport(
     item.stash[RESULT] = result
     item.config.stash[RUN].results.append(result)
     report.vats_verdict = str(verdict)  # type: ignore[attr-defined]
+    reason = s.baseline.reason(result.case_id) if s.baseline else None
+    if reason is not None and verdict is Verdict.PASS:
+        result.stale = (
+            f"{s.baseline.path if s.baseline else ''} lists {result.case_id} ({reason}), "
+            "but it passes now: remove the entry (baselines only shrink)"
+        )
+        report.outcome = "failed"
+        report.longrepr = f"[{result.case_id}] stale baseline entry: {result.stale}"
+        return
     if verdict in (Verdict.PASS, Verdict.SKIP):
+        return
+    if reason is not None and RANK[verdict] >= RANK[s.fail_on]:
+        result.known = reason
+        report.vats_verdict = "known"  # type: ignore[attr-defined]
+        report.outcome = "passed"
+        report.longrepr = None
         return
     if RANK[verdict] >= RANK[s.fail_on]:
         report.outcome = "failed"
@@ -408,7 +444,7 @@ def pytest_report_teststatus(
     report: pytest.TestReport, config: pytest.Config
 ) -> tuple[str, str, str] | None:
     verdict = getattr(report, "vats_verdict", None)
-    if report.when != "call" or verdict not in ("non-strict", "info"):
+    if report.when != "call" or verdict not in ("non-strict", "info", "known"):
         return None
     if report.outcome == "failed":
         return "failed", "N", "NON-STRICT"
@@ -430,8 +466,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 results.redact(f"{r.verdict.upper():>10} {r.case_id}: {first}", s.secrets)
             )
     terminalreporter.write_line(f"verdicts: {line}")
+    if s.baseline:
+        known = sum(1 for r in run.results if r.known)
+        stale = [r.case_id for r in run.results if r.stale]
+        unused = s.baseline.unused({r.case_id for r in run.results})
+        terminalreporter.write_line(
+            f"baseline {s.baseline.path}: {known} known deviation(s)"
+            + (f"; STALE (now passing, remove): {', '.join(stale)}" if stale else "")
+            + (f"; not in this run: {', '.join(unused)}" if unused else "")
+        )
     terminalreporter.write_line(
-        f"seed {s.seed} (replay with --seed {s.seed}); results: {s.report_dir / 'results.json'}"
+        f"seed {s.seed} (replay with --seed {s.seed}); report: {s.report_dir / 'index.html'}, "
+        f"results.json, junit.xml"
     )
 
 
@@ -477,12 +523,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "summary": results.summary(run.results),
         "cases": [r.to_json() for r in ordered],
     }
+    if s.baseline:
+        document["baseline"] = {
+            "file": str(s.baseline.path),
+            "known": [r.case_id for r in ordered if r.known],
+            "stale": [r.case_id for r in ordered if r.stale],
+            "unused": s.baseline.unused({r.case_id for r in ordered}),
+        }
+    document = results.redact_tree(document, s.secrets)
     try:
         results.write(s.report_dir / "results.json", document, s.secrets)
+        junit.write(s.report_dir / "junit.xml", document)
     except OSError as exc:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
-        config.get_terminal_writer().line(f"ERROR: cannot write {s.report_dir}/results.json: {exc}")
+        config.get_terminal_writer().line(f"ERROR: cannot write to {s.report_dir}: {exc}")
         return
-    worst = max(RANK[r.verdict] for r in run.results)
-    if worst >= RANK[s.fail_on]:
+    counted = [r for r in run.results if not r.known]
+    worst = max((RANK[r.verdict] for r in counted), default=0)
+    if worst >= RANK[s.fail_on] or any(r.stale for r in run.results):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

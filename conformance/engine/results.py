@@ -21,8 +21,11 @@ class CaseResult:
     verdict: Verdict
     detail: str
     exchanges: list[Exchange] = field(default_factory=list)
+    known: str | None = None  # the --baseline reason, when the entry covers a failing verdict
+    stale: str | None = None  # why the --baseline entry of a case that now passes fails the run
 
     def to_json(self) -> dict[str, Any]:
+        extra = {k: v for k, v in (("known", self.known), ("stale", self.stale)) if v}
         return {
             "id": self.case_id,
             "title": self.info.title,
@@ -31,6 +34,7 @@ class CaseResult:
             "role": self.info.role,
             "verdict": str(self.verdict),
             "detail": self.detail,
+            **extra,
             "exchanges": [ex.to_json() for ex in self.exchanges],
         }
 

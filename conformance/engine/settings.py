@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from conformance.engine.baseline import Baseline, load
 from conformance.engine.verdict import Verdict
 from conformance.spec.schemas import PROFILES, Profile
 
@@ -109,7 +110,17 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
         f"examples per generated (Hypothesis) case (default {DEFAULT_EXAMPLES})",
     ),
     ("--seed", "VATS_SEED", "seed of every generated case (default 0: the same run every time)"),
-    ("--report-dir", "VATS_REPORT_DIR", f"where results.json goes (default {DEFAULT_REPORT_DIR})"),
+    (
+        "--report-dir",
+        "VATS_REPORT_DIR",
+        f"where results.json, index.html and junit.xml go (default {DEFAULT_REPORT_DIR})",
+    ),
+    (
+        "--baseline",
+        "VATS_BASELINE",
+        "TOML file of known deviations ([[known]] id = ..., reason = ...): listed cases do not "
+        "fail the run, and a listed case that passes does",
+    ),
     (
         "--fail-on",
         "VATS_FAIL_ON",
@@ -161,6 +172,7 @@ class Settings:
     call_to: str | None = None
     pbx_admin_token: str | None = field(default=None, repr=False)
     pbx_ca: str | None = None
+    baseline: Baseline | None = None
 
     @property
     def embedded(self) -> bool:
@@ -329,4 +341,5 @@ def from_config(config: pytest.Config) -> Settings:
         call_to=call_to,
         pbx_admin_token=admin_token or None,
         pbx_ca=pbx_ca,
+        baseline=load(opts["--baseline"]) if opts["--baseline"] else None,
     )
