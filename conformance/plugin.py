@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conformance import __version__
+from conformance import __version__, report
 from conformance.engine import allure_out, junit, results, settings
 from conformance.engine.calls import PlacedCall, await_calls, place
 from conformance.engine.client import Client, Exchange
@@ -530,10 +530,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "stale": [r.case_id for r in ordered if r.stale],
             "unused": s.baseline.unused({r.case_id for r in ordered}),
         }
+    report.mark_signatures(document, s.client_id, s.client_key)
     document = results.redact_tree(document, s.secrets)
     try:
         results.write(s.report_dir / "results.json", document, s.secrets)
         junit.write(s.report_dir / "junit.xml", document)
+        report.write(document, s.report_dir)
     except OSError as exc:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         config.get_terminal_writer().line(f"ERROR: cannot write to {s.report_dir}: {exc}")

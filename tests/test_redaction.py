@@ -39,11 +39,25 @@ def test_key_is_redacted_everywhere(tmp_path: Path) -> None:
 
 
 def test_embedded_run_never_prints_the_key(tmp_path: Path) -> None:
+    """Every role, the destructive ones too (they send the admin token), with Allure."""
     key = "0123456789ABCDEF0123456789ABCDEF"
-    run = run_suite(["--examples", "2", "-rA"], tmp_path, env={"VATS_CLIENT_KEY": key})
+    token = "admin-token-that-must-not-leak"
+    allure = tmp_path / "allure"
+    run = run_suite(
+        ["--examples", "2", "-rA", "--destructive", f"--alluredir={allure}"],
+        tmp_path / "report",
+        env={"VATS_CLIENT_KEY": key, "VATS_PBX_ADMIN_TOKEN": token},
+    )
     assert run.returncode == 0, run.stdout[-2000:]
-    assert key not in run.stdout + run.stderr
-    assert key not in _all_text(tmp_path)
+    assert {c["role"] for c in run.results["cases"]} == {"crm-webhook", "pbx-api", "pbx-events"}
+    assert {"index.html", "junit.xml", "results.json"} <= {
+        p.name for p in (tmp_path / "report").iterdir()
+    }
+    for secret in (key, token):
+        assert secret not in run.stdout + run.stderr
+        assert secret not in _all_text(tmp_path / "report")
+        assert secret not in _all_text(allure)
+    assert "Bearer [REDACTED]" in _all_text(tmp_path / "report")
 
 
 class _EchoesTheKeyInCp1251(ReferenceCrm):

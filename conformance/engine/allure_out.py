@@ -18,6 +18,7 @@ import allure
 from conformance.engine import results
 from conformance.engine.client import Exchange
 from conformance.engine.verdict import CaseInfo, Verdict
+from conformance.report.html import section_anchor
 
 SEVERITY = {
     Verdict.FAIL: allure.severity_level.CRITICAL,
@@ -48,7 +49,7 @@ def labels(info: CaseInfo, report_dir: Path) -> None:
     allure.dynamic.feature(info.role)
     allure.dynamic.label("section", info.section)
     page = (report_dir / "index.html").resolve().as_uri()
-    allure.dynamic.link(f"{page}#section-{info.section}", name=f"Guide {info.section}")
+    allure.dynamic.link(f"{page}#{section_anchor(info.section)}", name=f"Guide {info.section}")
 
 
 def describe(info: CaseInfo, case_id: str) -> None:

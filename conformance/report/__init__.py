@@ -1,0 +1,15 @@
+"""The human-readable report of a run: one self-contained ``index.html`` next to results.json.
+
+``html.render(document)`` builds the page from the results.json document (already
+redacted), ``html.write(document, report_dir)`` writes it; ``curl.reproduce``
+turns one recorded exchange into a shell command that sends it again, computing
+the signature from ``$VATS_CLIENT_ID``/``$VATS_CLIENT_KEY`` so that the key is
+never part of the report.
+"""
+
+from __future__ import annotations
+
+from conformance.report.curl import mark_signatures, reproduce, signature_matches
+from conformance.report.html import render, write
+
+__all__ = ["mark_signatures", "render", "reproduce", "signature_matches", "write"]
