@@ -81,10 +81,11 @@ def test_rate_limit(pbx: PbxApi) -> None:
                 pbx.note(f"limit reached: {ex.summary()}")
                 return
             del pbx.log[mark:-1]  # keep the wire log short: the probe's last answer only
-    raise non_strict(
-        f"a limit refusal within {budget} get_record requests (3.1.3)",
-        f"every answer was like the first: {baseline.summary()}",
-    )
+    expected = f"a limit refusal within {budget} get_record requests (3.1.3)"
+    actual = f"every answer was like the first: {baseline.summary()}"
+    if admin:  # the case set the limit itself: ignoring it is a defect
+        raise fail(f"{expected}, the limit being {SMALL_LIMIT}", actual)
+    raise non_strict(f"{expected}; this PBX's limit may be higher", actual)
 
 
 @contextmanager

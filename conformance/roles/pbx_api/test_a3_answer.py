@@ -18,8 +18,12 @@ from conformance.roles.pbx_api._common import pbx_case
 
 
 def _first(calls: list[PlacedCall], wire_log: list[Exchange]) -> answers.Answer:
+    """The shared call's answer, when it was a success; these cases judge one property each."""
     wire_log.append(calls[0].answer)
-    return answers.succeeded(calls[0].answer, "session_id")
+    answer = answers.parse(calls[0].answer)
+    if answers.outcome(answer, "session_id") != "success":
+        pytest.skip("the shared call_back was not answered with success (pbx.sign.valid says why)")
+    return answer
 
 
 @pbx_case(
