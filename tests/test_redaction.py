@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conformance.reference.crm import Answer, ReferenceCrm
@@ -58,6 +59,19 @@ def test_embedded_run_never_prints_the_key(tmp_path: Path) -> None:
         assert secret not in _all_text(tmp_path / "report")
         assert secret not in _all_text(allure)
     assert "Bearer [REDACTED]" in _all_text(tmp_path / "report")
+    # JUnit and Allure carry every case, with its verdict.
+    junit = (tmp_path / "report" / "junit.xml").read_text(encoding="utf-8")
+    cases = run.results["cases"]
+    assert junit.count("<testcase ") == len(cases)
+    titles = {
+        json.loads(p.read_text(encoding="utf-8"))["name"].split(": ", 1)[0]
+        for p in allure.glob("*-result.json")
+    }
+    ran = {c["id"] for c in cases if c["verdict"] != "skip"}
+    assert ran <= titles
+    for case in cases:
+        assert f'name="{case["id"]}"' in junit
+        assert f'<property name="verdict" value="{case["verdict"]}" />' in junit
 
 
 class _EchoesTheKeyInCp1251(ReferenceCrm):

@@ -86,7 +86,8 @@ def explore(
     index, worst = max(findings, key=lambda f: (RANK[f[1].verdict], -f[0]))
     worst.add_note(
         f"generated example {index + 1} of {len(values)}, seed {seed_value} "
-        f"({len(findings)} of {len(values)} examples had findings):\n"
+        f"({len(findings)} of {len(values)} examples had findings; the same examples again: "
+        f"--seed {seed_value} with the same --examples):\n"
         f"{_show(values[index])}"
     )
     raise worst
