@@ -233,30 +233,47 @@ def listener(pbx_target: Target, pytestconfig: pytest.Config) -> Iterator[Listen
 def call_back_answers(
     http_client: Client, pbx_target: Target, vats_settings: Settings
 ) -> list[PlacedCall]:
-    """Calls placed through ``call_back`` once per run and shared by the cases that judge them.
+    """The first shared call, placed through ``call_back`` once per run (D25).
 
-    One with ``from_pin`` and, when known, one with ``from_sipuri`` (А.3): against
-    a real PBX each rings a real phone, so the run places as few as it can.
+    Against a real PBX each call rings a real phone, so the run places as few
+    as it can and shares them: the answer cases judge this one's answer.
     """
     pbx = PbxApi(http_client, pbx_target, vats_settings, [], [])
-    requests = [pbx.call(via="pin")]
-    if vats_settings.from_sipuri:
-        requests.append(pbx.call(via="sipuri"))
-    return place(pbx, requests)
+    return place(pbx, [pbx.call()])
 
 
 @pytest.fixture(scope="session")
 def placed_calls(
-    call_back_answers: list[PlacedCall], listener: Listener, vats_settings: Settings
+    call_back_answers: list[PlacedCall],
+    listener: Listener,
+    http_client: Client,
+    pbx_target: Target,
+    vats_settings: Settings,
 ) -> list[PlacedCall]:
-    """The shared calls, with every notification each caused (until ``--events-timeout``)."""
-    await_calls(listener, call_back_answers, vats_settings.events_timeout)
-    return call_back_answers
+    """The shared calls, with every notification each caused (until ``--events-timeout``).
+
+    The first call names the user by ``from_pin`` (or ``from_sipuri``); when both
+    are known a second call, placed once the first has ended (the user is free
+    again), names them by the other (А.3).
+    """
+    s = vats_settings
+    calls = list(call_back_answers)
+    await_calls(listener, calls, s.events_timeout)
+    if s.from_pin is not None and s.from_sipuri is not None:
+        pbx = PbxApi(http_client, pbx_target, s, [], [])
+        second = place(pbx, [pbx.call(via="sipuri")])
+        await_calls(listener, second, s.events_timeout)
+        calls += second
+    return calls
 
 
 @pytest.fixture(scope="session")
 def recorded_call(placed_calls: list[PlacedCall]) -> PlacedCall:
-    """A placed call that ended and, by its ``disconnected``, was recorded (А.4's input)."""
+    """A placed call that ended, recorded by its ``disconnected`` if that says (А.4's input).
+
+    A call whose ``is_record`` says nothing is tried too; only one that said
+    true can make a case fail for the missing recording.
+    """
     if not any(c.ok for c in placed_calls):
         pytest.skip("no call_back succeeded, so there is no call to ask a recording of")
     finished = [c for c in placed_calls if c.finished]
@@ -265,10 +282,11 @@ def recorded_call(placed_calls: list[PlacedCall]) -> PlacedCall:
             "no placed call's disconnected arrived within --events-timeout, so no call is "
             "known to have ended (the pbx-events cases say why)"
         )
-    recorded = [c for c in finished if c.recorded is not False]
-    if not recorded:
-        pytest.skip("the PBX recorded none of the placed calls (is_record false)")
-    return recorded[0]
+    for wanted in (True, None):
+        for call in finished:
+            if call.recorded is wanted:
+                return call
+    pytest.skip("the PBX recorded none of the placed calls (is_record false)")
 
 
 @pytest.fixture

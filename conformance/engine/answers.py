@@ -10,6 +10,8 @@ every example sends a string), and lists no error codes or HTTP statuses
 * ``outcome`` reads an answer under every reading at once: success is ``result``
   0 or ``"0"``, or 1 / ``"1"`` *with* the method's value (the example's
   reading); a refusal is a 4xx, or a 2xx whose ``result`` is anything else.
+  (So a PBX that answered errors with ``result`` 1 *and* a session id would be
+  read as succeeding: E1 makes the two indistinguishable; D22.)
 * ``succeeded`` and ``refused`` fail only what no reading allows; the readings
   themselves are graded once, by the cases ``pbx.answer.result-type`` and
   ``pbx.answer.success-value`` (docs/DECISIONS.md D22).
@@ -128,8 +130,10 @@ def refused(ex: Exchange, key: str, *, why: str) -> Answer:
             f"a refusal ({why}): a 4xx, or a 2xx with result > 0 (А.3: result is never empty)",
             _show(answer),
         )
-    if answer.has(key):
-        raise fail(f"no {key} in a refusal (empty when result > 0, А.3/А.4)", _show(answer))
+    if answer.has(key) and key == "url":
+        raise fail("no url in a refusal: a link to nothing (А.4)", _show(answer))
+    if answer.has(key):  # "Допускается, если result > 0" permits it empty, does not forbid it
+        raise non_strict(f"no {key} in a refusal (empty when result > 0, А.3)", _show(answer))
     if answer.doc is None:
         raise non_strict(f"a JSON answer with result > 0 and resultMessage ({why})", _show(answer))
     result = answer.result

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.engine import answers
+from conformance.engine import answers, ids
 from conformance.engine.client import Exchange
 from conformance.engine.drivers import PbxApi
 from conformance.engine.listener import Listener, Received
@@ -75,9 +75,9 @@ def place(pbx: PbxApi, requests: list[dict[str, Any]]) -> list[PlacedCall]:
         ex = pbx.call_back(doc)
         call = PlacedCall(doc, ex, placed_at)
         answer = answers.parse(ex)
-        sid = answer.value("session_id")
-        if answers.outcome(answer, "session_id") == "success" and isinstance(sid, str) and sid:
-            call.session_id = sid
+        sid = ids.text(answer.value("session_id"))
+        if answers.outcome(answer, "session_id") == "success" and sid:
+            call.session_id = sid  # a number counts too: pbx.answer.session-id grades its type
         calls.append(call)
     return calls
 
@@ -106,3 +106,35 @@ def strangers(listener: Listener, calls: list[PlacedCall], since: float) -> list
     """What arrived since ``since`` that belongs to none of ``calls``."""
     ours = {c.session_id for c in calls}
     return [r for r in listener.snapshot() if r.at >= since and r.session_id not in ours]
+
+
+#: How long to keep asking for a recording that may still be being prepared, at most.
+RECORD_WAIT_MAX_S = 30.0
+
+
+def fetch_link(
+    pbx: PbxApi, session_id: str, *, wait: float, transports: tuple[str, ...] = ("post", "get")
+) -> tuple[str | None, list[Exchange]]:
+    """Ask ``get_record`` for a link by each transport until one succeeds, or ``wait`` passes.
+
+    Recordings are often prepared after the call ends: refusals are retried
+    with a growing pause (0.2 s, doubling, at most 2 s). Returns the url (None
+    when every answer refused) and the last answer of each transport.
+    """
+    deadline = time.monotonic() + min(wait, RECORD_WAIT_MAX_S)
+    pause = 0.2
+    while True:
+        last: list[Exchange] = []
+        for transport in transports:
+            ex = pbx.get_record(session_id, transport=transport)
+            last.append(ex)
+            answer = answers.parse(ex)
+            if answers.outcome(answer, "url") == "success":
+                url = answer.value("url")
+                return (url if isinstance(url, str) else None), last
+            if ex.status is None or ex.status >= 500 or ex.status == 405:
+                continue  # not served, or broken: judged by the caller, not waited on
+        if time.monotonic() + pause > deadline:
+            return None, last
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)

@@ -7,18 +7,19 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 import pytest
 from hypothesis import strategies as st
 
 from conformance.engine.client import Client, Exchange, Headers
-from conformance.engine.explore import explore
+from conformance.engine.explore import WORKERS, explore
 from conformance.engine.settings import Settings
 from conformance.spec import signing
 from conformance.spec.jsontext import STYLES, TextStyle, render
 
 T = TypeVar("T")
+MAX_REDIRECTS = 3
 
 #: What a ``new`` notification of a call carries (А.2), copied by ``announce``.
 _NEW_FIELDS = ("type", "session_id", "timestamp", "from_number", "request_number")
@@ -130,11 +131,13 @@ class Signed:
         *,
         share: str | None = None,
         per: int = 1,
+        sequential: bool = False,
     ) -> None:
         """Run ``check`` on generated values: ``--examples`` of them, or one in ``per``.
 
         ``per`` scales down cases whose every example is a whole call (several
-        requests); ``share`` names a drawn list other cases reuse (engine/explore.py).
+        requests); ``share`` names a drawn list other cases reuse (engine/explore.py);
+        ``sequential`` sends one example at a time (each rings the same phones).
         Each example goes through ``prepare`` before it is sent.
         """
         explore(
@@ -144,6 +147,7 @@ class Signed:
             examples=max(1, self.settings.examples // per),
             share=share,
             prepare=self.prepare,
+            workers=1 if sequential else WORKERS,
         )
 
     def send(self, method: str, url: str, body: bytes, headers: Headers) -> Exchange:
@@ -220,27 +224,39 @@ class PbxApi(Signed):
     def call_back(self, doc: Any, style: TextStyle | str = "raw-utf8") -> Exchange:
         return self.request("call_back", doc, style)
 
-    def get_record(self, session_id: Any, *, transport: str = "post") -> Exchange:
+    def get_record(
+        self, session_id: Any, *, transport: str = "post", sign: str | None = None
+    ) -> Exchange:
         """``get_record`` by POST with a JSON body, or by GET with ``?session_id=`` (E5).
 
         A GET has no body; what it signs is the raw query string as sent -- the
         request's only data (docs/DECISIONS.md D21).
         """
         if transport == "post":
-            return self.request("get_record", {"session_id": session_id})
+            return self.request("get_record", {"session_id": session_id}, sign=sign)
         query = urlencode({"session_id": session_id}).encode("ascii")
         return self.send(
             "GET",
             f"{self.url('get_record')}?{query.decode('ascii')}",
             b"",
-            self.headers(query, content_type=None, sign=self.sign(query)),
+            self.headers(query, content_type=None, sign=sign or self.sign(query)),
         )
 
     def download(self, url: str) -> Exchange:
-        """Fetch a recording link as a browser would: a plain GET, no credentials."""
-        return self.send("GET", url, b"", [])
+        """Fetch a recording link as a browser would: a plain GET, no credentials.
 
-    def call(self, *, via: str = "pin", **changes: Any) -> dict[str, Any]:
+        Redirects (to a storage, say) are followed, at most ``MAX_REDIRECTS``;
+        every hop is in the wire log and the last answer is returned.
+        """
+        ex = self.send("GET", url, b"", [])
+        for _ in range(MAX_REDIRECTS):
+            location = next((v for k, v in ex.response_headers if k.lower() == "location"), None)
+            if ex.status not in (301, 302, 303, 307, 308) or not location:
+                break
+            ex = self.send("GET", urljoin(ex.url, location), b"", [])
+        return ex
+
+    def call(self, *, via: str | None = None, **changes: Any) -> dict[str, Any]:
         """A valid ``call_back`` request for the configured parties (skips when they are unknown).
 
         Placing a call rings real phones, so against a PBX other than the embedded
@@ -248,10 +264,12 @@ class PbxApi(Signed):
         ``--call-to``).
         """
         s = self.settings
+        if via is None:  # whichever user the run was given, the PIN first
+            via = "pin" if s.from_pin is not None else "sipuri"
         source = s.from_pin if via == "pin" else s.from_sipuri
         if s.call_to is None or source is None:
             option = "--from-pin" if via == "pin" else "--from-sipuri"
-            pytest.skip(f"placing a call rings real phones: give {option} and --call-to")
+            pytest.skip(f"placing a call rings real phones: give {option} and --call-to (D25)")
         doc: dict[str, Any] = {"request_number": s.call_to}
         doc["from_pin" if via == "pin" else "from_sipuri"] = source
         for key, val in changes.items():

@@ -67,6 +67,7 @@ def explore(
     examples: int,
     share: str | None = None,
     prepare: Callable[[T], T] | None = None,
+    workers: int = WORKERS,
 ) -> None:
     """Run ``check`` on ``examples`` drawn values; raise the worst Finding, naming its example.
 
@@ -75,7 +76,7 @@ def explore(
     values = draw(strategy, seed_value=seed_value, count=examples, share=share)
     if prepare is not None:
         values = [prepare(value) for value in values]
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(lambda value: _attempt(check, value), values))
     errors = [exc for exc in outcomes if exc is not None and not isinstance(exc, Finding)]
     if errors:

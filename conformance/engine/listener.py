@@ -18,6 +18,7 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
 
+from conformance.engine import ids
 from conformance.engine.client import Exchange, Headers
 
 #: At most this many notifications are kept; later ones are answered and dropped.
@@ -41,8 +42,7 @@ class Received:
 
     @property
     def session_id(self) -> str | None:
-        sid = self.doc.get("session_id") if isinstance(self.doc, dict) else None
-        return sid if isinstance(sid, str) else None
+        return ids.text(self.doc.get("session_id")) if isinstance(self.doc, dict) else None
 
     @property
     def state(self) -> Any:

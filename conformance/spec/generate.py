@@ -118,6 +118,10 @@ class Compiler:
         if kind == "integer":
             low = schema.get("minimum", -INT_BOUND)
             return st.integers(low, schema.get("maximum", max(low, INT_BOUND)))
+        if kind == "number":
+            low = schema.get("minimum", -INT_BOUND)
+            high = schema.get("maximum", max(low, INT_BOUND))
+            return st.floats(low, high, allow_nan=False, allow_infinity=False)
         if kind == "boolean":
             return st.booleans()
         if kind == "null":

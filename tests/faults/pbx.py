@@ -703,11 +703,6 @@ FAULTS: dict[str, Entry] = {
         {"pbx.sign.valid", "pbx.call-back.caller", "pbx.call-back.explore-valid"},
     ),
     "empty-result-message": _entry(EmptyResultMessage, "fail", {"pbx.answer.message"}),
-    "session-id-in-refusals": _entry(
-        SessionIdInRefusals,
-        "fail",
-        {"pbx.sign.missing", "pbx.call-back.no-caller", "pbx.call-back.explore-invalid"},
-    ),
     "shared-session-id": _entry(SharedSessionId, "fail", {"pbx.answer.session-id"}),
     # get_record and the recording
     "link-for-unknown-session": _entry(
@@ -743,6 +738,12 @@ FAULTS: dict[str, Entry] = {
 
 #: Faults the cases grade softer than fail by design: no fail, these verdicts.
 SOFT_FAULTS: dict[str, Entry] = {
+    # А.3 permits an empty session_id when result > 0; a non-empty one is odd, not wrong.
+    "session-id-in-refusals": _entry(
+        SessionIdInRefusals,
+        "non-strict",
+        {"pbx.sign.missing", "pbx.call-back.no-caller", "pbx.call-back.explore-invalid"},
+    ),
     # Coercing is lenient, not wrong (the case's requirement).
     "number-coerced": _entry(NumberCoerced, "non-strict", {"pbx.call-back.request-number-type"}),
     # Later editions add fields; refusing them is not forward compatible.

@@ -68,6 +68,10 @@ def _signature(ex: Exchange) -> tuple[int | None, Any]:
 )
 def test_rate_limit(pbx: PbxApi) -> None:
     baseline = pbx.get_record(unique_session(UNKNOWN_SESSION))
+    if baseline.status == 429:  # the run's own requests reached the limit already
+        answers.refused(baseline, "url", why="the method's limit is reached")
+        pbx.note(f"limit reached before the probe: {baseline.summary()}")
+        return
     answers.refused(baseline, "url", why="no call has this session_id")
     admin = pbx.settings.pbx_admin_token is not None
     with _limited(pbx) if admin else _nothing():

@@ -55,7 +55,9 @@ def test_pin_as_number(pbx: PbxApi) -> None:
     ex = pbx.call_back({**doc, "from_pin": int(doc["from_pin"])})
     if answers.outcome(answers.parse(ex), "session_id") != "success":
         answers.refused(ex, "session_id", why="from_pin is not a string")
-        raise info("a PIN given as a number accepted (either is conformant)", ex.summary())
+        raise info(
+            "a PIN given as a number accepted (either is conformant)", f"refused: {ex.summary()}"
+        )
 
 
 @pbx_case(

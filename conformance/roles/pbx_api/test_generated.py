@@ -34,7 +34,11 @@ DROP = "<absent>"
 )
 def test_explore_valid(pbx: PbxApi) -> None:
     pbx.call()  # skips when the parties are unknown
-    vias = ["pin", "sipuri", "both"] if pbx.settings.from_sipuri else ["pin"]
+    s = pbx.settings
+    if s.from_pin is not None and s.from_sipuri is not None:
+        vias = ["pin", "sipuri", "both"]
+    else:
+        vias = ["pin" if s.from_pin is not None else "sipuri"]
 
     def check(example: tuple[TextStyle, str]) -> None:
         style, via = example
@@ -43,12 +47,16 @@ def test_explore_valid(pbx: PbxApi) -> None:
             doc["from_pin"] = pbx.settings.from_pin
         answers.succeeded(pbx.call_back(doc, style), "session_id")
 
-    pbx.explore(st.tuples(text_styles(), st.sampled_from(vias)), check, per=CALL_SHARE)
+    pbx.explore(
+        st.tuples(text_styles(), st.sampled_from(vias)), check, per=CALL_SHARE, sequential=True
+    )
 
 
 def _break(pbx: PbxApi, field: str, value: Any) -> dict[str, Any]:
-    """A valid call with ``field`` (request_number, or from_pin: the only caller) broken."""
-    doc = pbx.call(via="pin")
+    """A valid call with ``field`` (request_number, or the only caller) broken."""
+    doc = pbx.call()
+    if field == "from_pin" and "from_pin" not in doc:
+        field = "from_sipuri"  # only a SIP-URI was given: break that caller
     if value == DROP:
         del doc[field]
     else:
@@ -96,6 +104,8 @@ def test_explore_get_record(pbx: PbxApi) -> None:
         else:
             transport_ = "post"  # a query string holds only text
         ex = pbx.get_record(value, transport=transport_)
+        if ex.status == 405:
+            return  # a transport the PBX does not serve (E5): pbx.get-record.transport says
         answers.refused(ex, "url", why=f"no call has session_id {value!r}")
 
     pbx.explore(st.tuples(ids, st.sampled_from(["post", "get"])), check)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,6 +10,7 @@ from conformance.engine.calls import PlacedCall
 from conformance.engine.client import Exchange
 from conformance.engine.listener import Listener, Received
 from conformance.engine.verdict import case
+from conformance.spec.lifecycle import STATES
 
 ROLE = "pbx-events"
 
@@ -34,10 +34,17 @@ def judged(
     return ok
 
 
-def each(calls: list[PlacedCall]) -> Iterator[tuple[PlacedCall, Received]]:
-    for call in calls:
-        for n in call.notifications:
-            yield call, n
+def each(calls: list[PlacedCall]) -> list[tuple[PlacedCall, Received]]:
+    """Every notification of ``calls``; skips when there is none (nothing to judge)."""
+    pairs = [(call, n) for call in calls for n in call.notifications]
+    if not pairs:
+        pytest.skip("no notification of the placed calls arrived (events.arrival says why)")
+    return pairs
+
+
+def lifecycle_states(call: PlacedCall) -> list[Received]:
+    """The call's notifications of the guide's states (later editions add others)."""
+    return [n for n in call.notifications if n.state in STATES]
 
 
 def where(call: PlacedCall, n: Received) -> str:
