@@ -412,6 +412,156 @@ def test_too_many_calls_are_refused(emulator: Emulator) -> None:
     assert answer.json()["result"] == 40
 
 
+# -- the plain-HTTP listener, the request path, the call engine ---------------
+def raw_exchange(url: str, data: bytes, until: bytes = b"", timeout: float = WAIT) -> bytes:
+    """Send ``data`` on a fresh connection; read until ``until`` is seen or it closes."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    got = b""
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        while not (until and until in got):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
+def signed_request(body: bytes, *, close: bool = False) -> bytes:
+    headers = signing.signed_headers(CLIENT_ID, body, CLIENT_KEY)
+    lines = [f"{name}: {value}" for name, value in headers.items()]
+    lines += [f"Content-Length: {len(body)}", "Host: pbx"]
+    if close:
+        lines.append("Connection: close")
+    return ("POST /call_back HTTP/1.1\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def test_the_http_listener_keeps_connections_alive(emulator: Emulator) -> None:
+    pipelined = signed_request(VECTOR_BODY) + signed_request(VECTOR_BODY, close=True)
+    got = raw_exchange(emulator.url, pipelined)
+    assert got.count(b"HTTP/1.1 200 OK") == 2, got
+    assert got.count(b'"result": 0') == 2
+    first = got.split(b"\r\n\r\n", 1)[0].lower()
+    assert b"connection: close" not in first  # kept alive: the second answer came on it
+    assert b"date: " in first
+
+
+def test_a_body_past_the_read_limit_is_refused_unread(emulator: Emulator) -> None:
+    from conformance.reference.server import MAX_BODY
+
+    head = signed_request(b"")[: -len(b"\r\n\r\n")].replace(
+        b"Content-Length: 0", f"Content-Length: {MAX_BODY + 1}".encode()
+    )
+    got = raw_exchange(emulator.url, head + b"\r\n\r\n")  # the body never comes
+    status, _, rest = got.partition(b"\r\n")
+    assert status == b"HTTP/1.1 413 Request Entity Too Large", got
+    assert b"connection: close" in rest.lower()
+    assert json.loads(rest.split(b"\r\n\r\n", 1)[1])["result"] == 3
+
+
+def test_a_stalled_client_is_disconnected(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conformance.reference import server
+
+    monkeypatch.setattr(server, "SOCKET_TIMEOUT", 0.3)
+    partial = signed_request(VECTOR_BODY)[:-10]
+    assert raw_exchange(emulator.url, partial) == b""  # closed, nothing answered
+    assert emulator.call("call_back", VECTOR_BODY).json()["result"] == 0
+
+
+def test_a_waiting_admin_request_does_not_hold_up_the_api(emulator: Emulator) -> None:
+    arrived, release = threading.Event(), threading.Event()
+
+    def held(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        arrived.set()
+        release.wait(WAIT)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"{}"]
+
+    running = serve(held)
+    done: list[httpx.Response] = []
+    path = f"/clients/{CLIENT_ID}/test-notification"
+    waiting = threading.Thread(target=lambda: done.append(emulator.admin("POST", path, json={})))
+    try:
+        emulator.configure(external_address=running.url, timeout=WAIT)
+        waiting.start()
+        assert arrived.wait(WAIT)  # the test notification waits on the external system
+        assert emulator.call("call_back", VECTOR_BODY).json()["result"] == 0
+        assert waiting.is_alive()
+    finally:
+        release.set()
+        waiting.join(WAIT)
+        running.stop()
+    assert done[0].json()["delivery"]["delivered"] is True
+
+
+FAST_PATH_DOCS: list[dict[str, Any]] = [
+    {"request_number": E164, "from_pin": "101"},
+    {"request_number": E164, "from_pin": "0101"},
+    {"request_number": E164, "from_pin": "123456789"},
+    {"request_number": E164, "from_pin": 101},
+    {"request_number": E164, "from_pin": "test_user@cloudpbx.rt.ru"},
+    {"request_number": E164, "from_pin": "12ab"},
+    {"request_number": E164, "from_pin": ["101"]},
+    {"request_number": E164, "from_sipuri": "test_user@cloudpbx.rt.ru"},
+    {"request_number": E164, "from_sipuri": "sip:user@pbx.example:5060", "from_pin": "junk"},
+    {"request_number": E164, "from_sipuri": "not a uri", "from_pin": "101"},
+    {"request_number": E164, "from_sipuri": 7, "from_pin": "101"},
+    {"request_number": E164 + "\n", "from_pin": "101"},
+    {"request_number": "+７４９５１２３４５６７", "from_pin": "101"},
+    {"request_number": "+7495", "from_sipuri": "test_user@cloudpbx.rt.ru"},
+    {"request_number": 74951234567, "from_pin": "101"},
+    {"request_number": E164},
+    {"from_pin": "101"},
+    {"request_number": E164, "from_pin": "101", "extra": {"any": "thing"}},
+]
+
+
+@pytest.mark.parametrize("doc", FAST_PATH_DOCS, ids=[json.dumps(d) for d in FAST_PATH_DOCS])
+def test_the_fast_accept_path_agrees_with_the_schema(
+    doc: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conformance.reference.pbx import api
+
+    checker = api.Api(Pbx(admin_token=TOKEN))
+
+    def outcome() -> tuple[int, int, str] | None:
+        problem = checker.call_back_problem(dict(doc))
+        return None if problem is None else (problem.status, problem.result, problem.message)
+
+    fast = outcome()
+    monkeypatch.setattr(api, "plainly_valid", lambda doc: False)  # the schema alone
+    assert fast == outcome()
+    checker.pbx.engine.shutdown()
+
+
+def test_calls_with_nothing_to_send_never_fill_the_cap(emulator: Emulator) -> None:
+    from conformance.reference.pbx.calls import MAX_ACTIVE
+
+    emulator.admin("PATCH", "/scenario", json={"ring_ms": 0, "announcement_ms": 0, "talk_ms": 0})
+    emulator.configure(limits={"call_back": None}, notifications={"call_events": False})
+    for _ in range(MAX_ACTIVE + 8):
+        assert emulator.call("call_back", VECTOR_BODY).json()["result"] == 0
+    assert wait_until(emulator.pbx.engine.idle)
+
+
+def test_stopping_ends_calls_that_wait(receiver: tuple[Receiver, str]) -> None:
+    pbx = Pbx(admin_token=TOKEN, scenario=Scenario(ring_ms=10_000))
+    listening = pbx.start()
+    client = pbx.registry.create({"external_address": receiver[1], "enabled": True})
+    with httpx.Client(timeout=WAIT) as http:
+        headers = signing.signed_headers(client.client_id, VECTOR_BODY, client.key)
+        answer = http.post(f"{pbx.http_url}/call_back", content=VECTOR_BODY, headers=headers)
+    call = pbx.engine.get(answer.json()["session_id"])
+    assert call is not None
+    assert wait_until(lambda: len(call.notifications) == 1)  # new sent; connected waits 20 s
+    listening.stop()
+    assert call.finished
+    assert call.aborted
+    assert pbx.engine.idle()
+
+
 # -- get_record (А.4) -------------------------------------------------------
 def test_get_record_by_post_gives_a_single_use_link(emulator: Emulator) -> None:
     session_id = started(emulator)

@@ -14,8 +14,10 @@ a ``url``. The table of results is ``Result`` below and in docs/PBX_EMULATOR.md.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -75,17 +77,80 @@ class Answer:
     headers: list[tuple[str, str]] = field(default_factory=list)
     content: bytes | None = None  # a file instead of JSON
     content_type: str = "application/json; charset=utf-8"
+    # The JSON last made by body(): the log and the answer share it (result_as_string, bytes).
+    _json: tuple[bool, bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
     def body(self, result_as_string: bool = False) -> bytes:
         if self.content is not None:
             return self.content
+        made = self._json
+        if made is not None and made[0] == result_as_string:
+            return made[1]
         result: int | str = str(int(self.result)) if result_as_string else int(self.result)
         doc = {"result": result, "resultMessage": self.message, **self.extra}
-        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        self._json = (result_as_string, body)
+        return body
 
 
 def refuse(status: int, result: Result, message: str, **kw: Any) -> Answer:
     return Answer(status, result, message, **kw)
+
+
+@cache
+def _call_back_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """Table А.3's patterns, taken from the schema ``call_back_problem`` validates
+    with: request_number, from_sipuri, and from_pin's first form (a PIN)."""
+    props = schemas.view("call_back.request", "guide")["properties"]
+    pin = props["from_pin"]["anyOf"][0]
+    assert pin.get("type") == "string", "from_pin's first form is the PIN string"
+    return (
+        schemas.ecma_pattern(props["request_number"]["pattern"]),
+        schemas.ecma_pattern(props["from_sipuri"]["pattern"]),
+        schemas.ecma_pattern(pin["pattern"]),
+    )
+
+
+def plainly_valid(doc: dict[str, Any]) -> bool:
+    """Whether a ``call_back`` request (empty ``from_*`` already dropped) is one the
+    schema plainly accepts: an E.164 ``request_number`` and either a well-formed
+    ``from_sipuri`` (``from_pin`` is then not used, А.3) or, without one, a PIN
+    string in ``from_pin``. Anything else goes through the schema."""
+    number_re, sipuri_re, pin_re = _call_back_patterns()
+    number = doc.get("request_number")
+    if not isinstance(number, str) or not number_re.search(number):
+        return False
+    if "from_sipuri" in doc:
+        uri = doc["from_sipuri"]
+        return isinstance(uri, str) and bool(sipuri_re.search(uri))
+    pin = doc.get("from_pin")
+    return isinstance(pin, str) and bool(pin_re.search(pin))
+
+
+#: URLs of requests without a query string, by what werkzeug builds them from
+#: (``Request.url`` re-quotes and decodes them on every request); bounded.
+_URLS: dict[tuple[Any, ...], str] = {}
+_URLS_KEPT = 256
+
+
+def request_url(request: Request) -> str:
+    """``request.url``, remembered for requests without a query string."""
+    if request.query_string or request.trusted_hosts is not None:
+        return request.url
+    key = (
+        request.scheme,
+        request.environ.get("HTTP_HOST"),
+        request.server,
+        request.root_path,
+        request.path,
+    )
+    url = _URLS.get(key)
+    if url is None:
+        url = request.url
+        if len(_URLS) >= _URLS_KEPT:
+            _URLS.clear()
+        _URLS[key] = url
+    return url
 
 
 class Api:
@@ -109,7 +174,7 @@ class Api:
             client_id=claimed,
             method=method,
             direction="from_crm",
-            url=request.url,
+            url=request_url(request),
             remote=request.remote_addr,
             request_headers={
                 name: value
@@ -261,7 +326,13 @@ class Api:
 
     # -- call_back (А.3) ----------------------------------------------------
     def call_back_problem(self, doc: dict[str, Any]) -> Answer | None:
-        """Table А.3, through the schema; the first problem in the table's order."""
+        """Table А.3, through the schema; the first problem in the table's order.
+
+        A request the schema plainly accepts (``plainly_valid``, the same
+        patterns) is let through without walking the schema.
+        """
+        if plainly_valid(doc):
+            return None
         found: dict[Result, str] = {}
         for error in schemas.validator("call_back.request", "guide").iter_errors(doc):
             where = str(error.path[0]) if error.path else ""

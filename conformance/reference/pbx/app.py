@@ -6,8 +6,10 @@
 * ``GET {api}/records/<token>`` -- a recording's single-use link (А.4);
 * ``/admin/...`` -- the admin API (``admin.Admin``), token required.
 
-``start`` serves it on two listeners: plain HTTP and HTTPS with the emulator's
-own certificate (1.4.3). Which one a client must use is its SSL switch (3.2.1).
+``start`` serves it on two listeners: plain HTTP (``serve_evented``: one event
+loop that calls the app itself, connections kept alive) and HTTPS with the
+emulator's own certificate (1.4.3; werkzeug's threaded server). Which one a
+client must use is its SSL switch (3.2.1).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from conformance.reference.pbx.api import Answer, Api, Result, refuse
 from conformance.reference.pbx.calls import CallEngine, Notifier, Scenario
 from conformance.reference.pbx.records import DEFAULT_TTL, Links
 from conformance.reference.pbx.state import Registry, RequestLog
-from conformance.reference.server import Running, WSGIApp, serve, status_line
+from conformance.reference.server import Evented, Running, WSGIApp, serve_evented, status_line
 
 API_METHODS = ("call_back", "get_record")
 
@@ -98,7 +100,7 @@ class Pbx:
     def respond(
         self, environ: dict[str, Any], start_response: Callable[..., Any], *, secure: bool
     ) -> Iterable[bytes]:
-        request = Request(environ)
+        request = Request(environ, populate_request=False)  # no request<->environ cycle for the GC
         try:
             status, headers, body = self.route(request, secure)
         except Exception as exc:  # noqa: BLE001 - the last line of defence answers
@@ -133,12 +135,21 @@ class Pbx:
         return answer.status, [("Content-Type", answer.content_type), *answer.headers], body
 
     # -- serving ------------------------------------------------------------
+    @staticmethod
+    def may_wait(environ: dict[str, Any]) -> bool:
+        """Whether a request may wait on something (the admin API's test notification
+        waits for the external system): the plain-HTTP listener answers those on a
+        thread, and every other request -- the guide's methods, which never wait --
+        in its event loop."""
+        path: str = environ.get("PATH_INFO", "")
+        return path == "/admin" or path.startswith("/admin/")
+
     def start(self, host: str = "127.0.0.1", port: int = 0, https_port: int = 0) -> Listening:
         """Listen on ``host:port`` (HTTP) and ``host:https_port`` (HTTPS); return at once.
 
         ``OSError`` if either port cannot be had (nothing is left listening).
         """
-        http = serve(self, host, port)
+        http = serve_evented(self, host, port, offload=self.may_wait)
         try:
             https = tls.serve_tls(self.secure_app(), self.identity().context, host, https_port)
         except OSError:
@@ -151,7 +162,7 @@ class Pbx:
 @dataclass
 class Listening:
     pbx: Pbx
-    http: Running
+    http: Evented
     https: Running
 
     def stop(self) -> None:

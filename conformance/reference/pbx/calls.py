@@ -14,6 +14,8 @@ the call goes on: the guide promises no retries (E12).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import threading
 import time
@@ -21,6 +23,7 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 import httpx
@@ -196,9 +199,15 @@ def notification(
         "is_record": recorded,
     }
     for name, value in optional.items():
-        if value is not None and lifecycle.carries(name, step.state, kind):
+        if value is not None and _carries(name, step.state, kind):
             note[name] = value
     return note
+
+
+@cache
+def _carries(field: str, state: str, call_type: str) -> bool:
+    """``lifecycle.carries``, remembered: the schema's rules do not change while running."""
+    return lifecycle.carries(field, state, call_type)
 
 
 def test_notification(state: State, session_id: str) -> dict[str, Any]:
@@ -235,10 +244,9 @@ class Notifier:
         self.registry = registry
         self.log = log
 
-    def send(self, client_id: str, note: dict[str, Any], *, test: bool = False) -> Delivery:
-        """Send now (bounded by the client's timeout). ``test`` notifications (3.2.2)
-        go out whatever the service status and the method's switch: debugging
-        comes before switching the service on (Appendix В.1)."""
+    def skipped(self, client_id: str, *, test: bool = False) -> Delivery | None:
+        """What ``send`` would answer right now without sending anything (the service
+        or the method is off, no address, no client), or None: it would send."""
         with self.registry.lock:
             client = self.registry.get(client_id)
             if client is None:
@@ -247,9 +255,22 @@ class Notifier:
                 return Delivery(False, skipped="the service is off (3.1.1)")
             if not test and not client.notifications.get("call_events", True):
                 return Delivery(False, skipped="call_events is switched off (3.1.3)")
-            url = client.notification_url()
-            if url is None:
+            if client.external_address is None:
                 return Delivery(False, skipped="no external system address (3.1.1)")
+        return None
+
+    def send(self, client_id: str, note: dict[str, Any], *, test: bool = False) -> Delivery:
+        """Send now (bounded by the client's timeout). ``test`` notifications (3.2.2)
+        go out whatever the service status and the method's switch: debugging
+        comes before switching the service on (Appendix В.1)."""
+        with self.registry.lock:  # one look at the settings: the checks and what they allow
+            skipped = self.skipped(client_id, test=test)
+            if skipped is not None:
+                return skipped
+            client = self.registry.get(client_id)
+            url = None if client is None else client.notification_url()
+            assert client is not None  # checked under this lock
+            assert url is not None
             key, timeout, trusted = client.key, client.timeout, client.external_certificate
         body = json.dumps(note, ensure_ascii=False).encode("utf-8")
         headers = signing.signed_headers(client_id, body, key)
@@ -332,7 +353,20 @@ class Call:
 
 
 class CallEngine:
-    """Plays calls in the background: a fixed pool of workers, a cap on calls in flight."""
+    """Plays calls in the background; at most ``MAX_ACTIVE`` calls in progress.
+
+    A call's steps are played one after another, each after its wait:
+
+    * a step whose notification would not be sent anyway (``Notifier.skipped``:
+      the service or call_events is off, no address) cannot block, so it is
+      played at once by the thread that has the call in hand;
+    * a step with a delivery goes to a fixed pool of ``WORKERS`` threads, and
+      the worker goes on with the steps due right after it;
+    * a wait is kept by one timer thread, which hands the step on when it is due.
+
+    So deliveries never block a request, a waiting call holds no thread, and a
+    call with nothing to send costs no thread switch at all.
+    """
 
     def __init__(self, registry: Registry, notifier: Notifier) -> None:
         self.registry = registry
@@ -343,6 +377,11 @@ class CallEngine:
         self._active = 0
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pbx-call")
+        # Steps waiting for their time: (due, order, call, steps, index of the step).
+        self._timers: list[tuple[float, int, Call, list[Step], int]] = []
+        self._timers_changed = threading.Condition(threading.Lock())
+        self._timer_thread: threading.Thread | None = None  # started with the first wait
+        self._order = itertools.count()
 
     def start(self, client_id: str, kind: CallType, name: str, steps: list[Step]) -> Call:
         """Plan accepted: register the call and play it in the background."""
@@ -370,25 +409,92 @@ class CallEngine:
                 if not oldest.finished:
                     break
                 self._calls.popitem(last=False)
-        self._pool.submit(self._play, call, steps)
+        self._play(call, steps)
         return call
 
     def _play(self, call: Call, steps: list[Step]) -> None:
+        """Play ``call`` from its first step; returns as soon as the call waits or
+        has a delivery to make (the timer and the pool take it from there)."""
+        self._advance(call, steps, 0)
+
+    def _advance(
+        self,
+        call: Call,
+        steps: list[Step],
+        index: int,
+        waited: bool = False,
+        on_worker: bool = False,
+    ) -> None:
+        """Play ``steps[index:]`` in this thread while they are due and allowed here
+        (deliveries only ``on_worker``); hand the rest on, or end the call."""
         try:
-            for step in steps:
-                if self._stop.wait(step.after_ms / 1000):
+            while index < len(steps):
+                if self._stop.is_set():
                     call.aborted = True
+                    break
+                step = steps[index]
+                if step.after_ms and not waited:
+                    self._wait(call, steps, index, step.after_ms / 1000)
                     return
-                note = notification(step, call.type, call.session_id, call.recorded)
-                delivery = self.notifier.send(call.client_id, note)
+                waited = False
+                if on_worker:
+                    note = notification(step, call.type, call.session_id, call.recorded)
+                    delivery = self.notifier.send(call.client_id, note)
+                else:
+                    skipped = self.notifier.skipped(call.client_id)
+                    if skipped is None:  # a delivery: the pool's work
+                        self._pool.submit(self._advance, call, steps, index, True, True)
+                        return
+                    note = notification(step, call.type, call.session_id, call.recorded)
+                    delivery = skipped
                 call.notifications.append({"body": note, **delivery.to_json()})
-        except Exception as exc:  # noqa: BLE001 - a worker must survive anything
+                index += 1
+        except Exception as exc:  # noqa: BLE001 - a call's thread must survive anything
             call.aborted = True
-            call.notifications.append({"error": f"internal error: {type(exc).__name__}: {exc}"})
-        finally:
-            with self._lock:
-                call.finished = True
-                self._active -= 1
+            if not (isinstance(exc, RuntimeError) and self._stop.is_set()):  # not the pool's end
+                call.notifications.append({"error": f"internal error: {type(exc).__name__}: {exc}"})
+        self._finish(call)
+
+    def _finish(self, call: Call) -> None:
+        with self._lock:
+            call.finished = True
+            self._active -= 1
+
+    def _wait(self, call: Call, steps: list[Step], index: int, seconds: float) -> None:
+        """Give the step to the timer thread, due in ``seconds``."""
+        with self._timers_changed:
+            if self._stop.is_set():  # the timer thread is gone or going
+                call.aborted = True
+                self._finish(call)
+                return
+            if self._timer_thread is None:
+                thread = threading.Thread(
+                    target=self._keep_time, name="pbx-call-timer", daemon=True
+                )
+                thread.start()  # it waits for this lock before it looks at the timers
+                self._timer_thread = thread
+            due = (time.monotonic() + seconds, next(self._order), call, steps, index)
+            heapq.heappush(self._timers, due)
+            if self._timers[0] is due:
+                self._timers_changed.notify()
+
+    def _keep_time(self) -> None:
+        """The timer thread: each step whose wait is over goes on (``_advance``)."""
+        while True:
+            with self._timers_changed:
+                while not self._stop.is_set():
+                    now = time.monotonic()
+                    if self._timers and self._timers[0][0] <= now:
+                        break
+                    self._timers_changed.wait(self._timers[0][0] - now if self._timers else None)
+                if self._stop.is_set():
+                    waiting, self._timers = self._timers, []
+                    break
+                _, _, call, steps, index = heapq.heappop(self._timers)
+            self._advance(call, steps, index, waited=True)
+        for _, _, call, _, _ in waiting:  # stopping: the calls end at their next step
+            call.aborted = True
+            self._finish(call)
 
     def get(self, session_id: str) -> Call | None:
         with self._lock:
@@ -404,8 +510,14 @@ class CallEngine:
 
     def shutdown(self) -> None:
         """Stop every call at its next step and wait (bounded) for the workers."""
-        self._stop.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._timers_changed:
+            self._stop.set()
+            self._timers_changed.notify_all()
+            timer = self._timer_thread
+        if timer is not None:
+            timer.join(timeout=5)
+        # Deliveries in progress end within their timeout; queued ones see the stop at once.
+        self._pool.shutdown(wait=True)
 
 
 def external_party(value: Any, default: str, name: str) -> Party:

@@ -125,7 +125,7 @@ def _exit_with_parent(listening: Listening) -> None:
     """Block on standard input; at its end (the parent went away) stop serving."""
     with contextlib.suppress(OSError, ValueError):
         sys.stdin.read()
-    listening.http.server.shutdown()
+    listening.http.shutdown()
 
 
 def _as_option(message: str) -> str:
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"key: GET /admin/clients/{client.client_id}",
             flush=True,
         )
-    signal.signal(signal.SIGTERM, lambda *_: listening.http.server.shutdown())
+    signal.signal(signal.SIGTERM, lambda *_: listening.http.shutdown())
     if args.with_parent:
         threading.Thread(target=_exit_with_parent, args=(listening,), daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):
