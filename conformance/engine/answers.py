@@ -97,6 +97,11 @@ def outcome(answer: Answer, key: str) -> str:
     return "refusal"
 
 
+def success(ex: Exchange, key: str) -> bool:
+    """Whether ``ex`` reads as a success under some reading (``outcome``); judges nothing."""
+    return outcome(parse(ex), key) == "success"
+
+
 def succeeded(ex: Exchange, key: str) -> Answer:
     """The request was carried out: a 2xx JSON object with a success ``result`` and ``key``."""
     checks.not_a_server_error(ex)

@@ -33,7 +33,7 @@ def link(pbx: PbxApi, call: PlacedCall) -> str:
     assert call.session_id is not None
     url, tried = fetch_link(pbx, call.session_id, wait=pbx.settings.events_timeout)
     for ex in tried:
-        if answers.outcome(answers.parse(ex), "url") == "success":
+        if answers.success(ex, "url"):
             answers.succeeded(ex, "url")
             if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
                 raise fail("url: an absolute http(s) link to the recording", f"url {url!r}")
@@ -87,7 +87,7 @@ def test_transport(pbx: PbxApi, recorded_call: PlacedCall, transport: str) -> No
     wait = pbx.settings.events_timeout
     url, tried = fetch_link(pbx, recorded_call.session_id, wait=wait, transports=(transport,))
     ex = tried[0]
-    if url is not None or answers.outcome(answers.parse(ex), "url") == "success":
+    if url is not None or answers.success(ex, "url"):
         answers.succeeded(ex, "url")
         return
     if answers.outcome(answers.parse(ex), "url") != "refusal":  # a 5xx, or neither yes nor no
