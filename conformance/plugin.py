@@ -8,6 +8,7 @@ Registered by the repository's ``conftest.py``. It only acts on items marked
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,11 +16,13 @@ from typing import Any
 import pytest
 
 from conformance import __version__, report
-from conformance.engine import allure_out, junit, results, settings
-from conformance.engine.calls import PlacedCall, await_calls, place
+from conformance.engine import allure_out, answers, junit, results, settings
+from conformance.engine.calls import PlacedCall, await_calls, fetch_link, place
 from conformance.engine.client import Client, Exchange
+from conformance.engine.controls import CrmControls
 from conformance.engine.drivers import RUN_TAG, CrmWebhook, PbxApi, Target
 from conformance.engine.listener import Listener
+from conformance.engine.readings import Reading
 from conformance.engine.results import CaseResult
 from conformance.engine.settings import Settings
 from conformance.engine.verdict import RANK, CaseInfo, Finding, Verdict
@@ -42,7 +45,21 @@ class Run:
         self.targets: dict[str, dict[str, Any]] = {}
         self.crm_child: Any = None
         self.pbx_child: Any = None
+        self.crm_ready: Any = None  # the embedded CRM once it listens (process.Child)
         self.listener: Listener | None = None
+        self.client: Client | None = None
+        self.controls: CrmControls | None = None
+        self.controls_error: BaseException | None = None
+        #: Cases this run's targets cannot serve: reason -> how many (not run, not skipped).
+        self.deselected: Counter[str] = Counter()
+        #: role -> dimension -> what the target took (results.json "readings").
+        self.readings: dict[str, dict[str, Any]] = {}
+
+    def http(self, s: Settings) -> Client:
+        """The run's one HTTP client (thread-safe), made on first use."""
+        if self.client is None:
+            self.client = Client(s.sut_timeout, secrets=s.secrets, ca_files=(s.crm_ca, s.pbx_ca))
+        return self.client
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,8 +82,40 @@ ROLES = ("crm-webhook", "pbx-api", "pbx-events")
 PBX_ROLES = ("pbx-api", "pbx-events")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Destructive cases run last: they may exhaust a limit the other cases need."""
+def unmet(info: CaseInfo, s: Settings) -> str | None:
+    """Why this run cannot serve a case (it is then deselected), or None."""
+    if info.role == "crm-webhook" and not (s.embedded or s.crm_url):
+        return "crm-webhook cases: no --crm-url (a target was given for another role)"
+    if info.role in PBX_ROLES and not (s.embedded or s.pbx_url):
+        return f"{info.role} cases: no --pbx-url (a target was given for another role)"
+    needs = info.needs | ({"calls", "listen"} if info.role == "pbx-events" else set())
+    if "calls" in needs and s.no_calls:
+        return "cases that place a call: --no-calls"
+    if "listen" in needs and s.listen is None:
+        return "cases that judge a placed call's notifications: no --listen"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect what the run's targets cannot serve; destructive cases run last.
+
+    A role without a target, or a case needing what the run was not given (calls,
+    a listener), is not run at all -- a skip would count it as covered (D36).
+    """
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
+    kept, dropped = [], []
+    for item in items:
+        info = case_info(item)
+        reason = unmet(info, s) if info else None
+        if reason is None:
+            kept.append(item)
+        else:
+            dropped.append(item)
+            run.deselected[reason] += 1
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
     items.sort(key=lambda item: bool((info := case_info(item)) and info.destructive))
 
 
@@ -95,11 +144,57 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 "0",
                 "--quiet",
                 "--with-parent",
+                "--oracle",
                 "--client-id",
                 s.client_id,
             ],
             {"VATS_CLIENT_KEY": s.client_key},
         )
+    _launch_pbx(config, roles)
+    if "crm-webhook" in roles:
+        _establish_crm(config)
+
+
+def _establish_crm(config: pytest.Config) -> None:
+    """The CRM's controls, before the first case (engine/controls.py).
+
+    A ``--crm-oracle`` that does not tell an accepted call from an unknown one is a
+    usage error: one ``ERROR:`` line, exit status 4.
+    """
+    from conformance.reference import process
+
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
+    oracle = s.crm_oracle
+    if s.crm_url:
+        url = s.crm_url
+    else:
+        try:
+            run.crm_ready = process.wait_listening(run.crm_child)
+        except process.StartError as exc:
+            pytest.exit(f"the embedded reference CRM did not start: {exc}", returncode=3)
+        url = run.crm_ready.url
+        oracle = oracle or f"{url}/oracle/{{session_id}}"
+    target = Target(url, s.client_id, s.client_key, embedded=not s.crm_url)
+    run.controls = CrmControls(run.http(s), target, s, oracle)
+    try:
+        run.controls.establish()
+    except pytest.UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the suite's own fault: every case says so
+        run.controls_error = exc
+        return
+    run.readings["crm-webhook"] = {
+        name: reading.to_json(f"crm.reading.{name.replace('_', '-')}")
+        for name, reading in run.controls.readings.items()
+    }
+
+
+def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
+    from conformance.reference import process
+
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
     if not roles & set(PBX_ROLES) or not (s.embedded or s.pbx_url):
         return
     if s.listen is not None:
@@ -160,11 +255,27 @@ def vats_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def http_client(vats_settings: Settings) -> Iterator[Client]:
-    s = vats_settings
-    client = Client(s.sut_timeout, secrets=s.secrets, ca_files=(s.crm_ca, s.pbx_ca))
-    yield client
-    client.close()
+def http_client(vats_settings: Settings, pytestconfig: pytest.Config) -> Iterator[Client]:
+    run = pytestconfig.stash[RUN]
+    yield run.http(vats_settings)
+    run.http(vats_settings).close()
+
+
+@pytest.fixture(scope="session")
+def crm_controls(crm_target: Target, pytestconfig: pytest.Config) -> CrmControls:
+    """The CRM's baseline, oracle and readings, established before the first case."""
+    run = pytestconfig.stash[RUN]
+    if run.controls_error is not None:
+        raise run.controls_error
+    assert run.controls is not None, "the CRM's controls are established after collection"
+    return run.controls
+
+
+@pytest.fixture(scope="session")
+def run_readings(pytestconfig: pytest.Config) -> dict[str, dict[str, Any]]:
+    """Where cases record the readings a target took (results.json "readings")."""
+    readings: dict[str, dict[str, Any]] = pytestconfig.stash[RUN].readings
+    return readings
 
 
 def _target(
@@ -185,7 +296,9 @@ def _target(
     if launched is None:
         pytest.exit(f"the embedded {what} was not launched (no cases collected?)", returncode=3)
     try:
-        child = process.wait_listening(launched)
+        child = (
+            launched if isinstance(launched, process.Child) else process.wait_listening(launched)
+        )
     except process.StartError as exc:
         pytest.exit(f"the embedded {what} did not start: {exc}", returncode=3)
     run.targets[role] = {"url": child.url, "embedded": True}
@@ -200,7 +313,11 @@ def crm_target(vats_settings: Settings, pytestconfig: pytest.Config) -> Iterator
     """The CRM under test: ``--crm-url``, or the reference CRM started on loopback."""
     run = pytestconfig.stash[RUN]
     yield from _target(
-        pytestconfig, "crm-webhook", vats_settings.crm_url, run.crm_child, "reference CRM"
+        pytestconfig,
+        "crm-webhook",
+        vats_settings.crm_url,
+        run.crm_ready or run.crm_child,
+        "reference CRM",
     )
 
 
@@ -239,7 +356,9 @@ def call_back_answers(
     as it can and shares them: the answer cases judge this one's answer.
     """
     pbx = PbxApi(http_client, pbx_target, vats_settings, [], [])
-    return place(pbx, [pbx.call()])
+    calls = place(pbx, [pbx.call()])
+    answers.note_success(answers.parse(calls[0].answer), "session_id")
+    return calls
 
 
 @pytest.fixture(scope="session")
@@ -289,6 +408,47 @@ def recorded_call(placed_calls: list[PlacedCall]) -> PlacedCall:
     pytest.skip("the PBX recorded none of the placed calls (is_record false)")
 
 
+@pytest.fixture(scope="session")
+def call_back_control(call_back_answers: list[PlacedCall]) -> PlacedCall:
+    """The shared call, as the control of every call_back refusal (D34): the same
+    request, correctly signed, was carried out. Cases skip when it was not."""
+    call = call_back_answers[0]
+    if not call.ok:
+        pytest.skip(
+            "inconclusive: the same call_back, correctly signed, was not carried out "
+            "(pbx.sign.valid says why)"
+        )
+    return call
+
+
+@pytest.fixture(scope="session")
+def get_record_transports(
+    recorded_call: PlacedCall,
+    http_client: Client,
+    pbx_target: Target,
+    vats_settings: Settings,
+    run_readings: dict[str, dict[str, Any]],
+) -> Reading:
+    """Which transports of get_record the PBX serves (E5), probed once with the recorded
+    call; ``used`` is the one the run uses (POST, GET with a query, GET with JSON)."""
+    pbx = PbxApi(http_client, pbx_target, vats_settings, [], [])
+    reading = Reading("get_record", PbxApi.TRANSPORTS)
+    assert recorded_call.session_id is not None
+    url, _ = fetch_link(pbx, recorded_call.session_id, wait=vats_settings.events_timeout)
+    for transport in PbxApi.TRANSPORTS if url is not None else ():
+        ex = pbx.get_record(recorded_call.session_id, transport=transport, expect="accept")
+        answer = answers.parse(ex)
+        if answers.outcome(answer, "url") == "success":
+            answers.note_success(answer, "url")
+            reading.accepted.append(transport)
+            reading.used = reading.used or transport
+        else:
+            reading.refused[transport] = ex.summary()
+    reading.exchanges = pbx.log
+    run_readings.setdefault("pbx-api", {})["get_record"] = reading.to_json("pbx.reading.get-record")
+    return reading
+
+
 @pytest.fixture
 def wire_log(request: pytest.FixtureRequest) -> list[Exchange]:
     """The exchanges of the running case, recorded for its verdict."""
@@ -304,14 +464,11 @@ def case_notes(request: pytest.FixtureRequest) -> list[str]:
 
 
 @pytest.fixture
-def crm(
-    http_client: Client,
-    crm_target: Target,
-    vats_settings: Settings,
-    wire_log: list[Exchange],
-    case_notes: list[str],
-) -> CrmWebhook:
-    return CrmWebhook(http_client, crm_target, vats_settings, wire_log, case_notes)
+def crm(crm_controls: CrmControls, wire_log: list[Exchange], case_notes: list[str]) -> CrmWebhook:
+    """The CRM, spoken to in the spelling and readings it takes (its controls)."""
+    c = crm_controls
+    driver = CrmWebhook(c.client, c.target, c.settings, wire_log, case_notes)
+    return driver.use(c.spelling, c.adapt)
 
 
 @pytest.fixture
@@ -346,20 +503,33 @@ def case_info(item: pytest.Item) -> CaseInfo | None:
 
 
 def case_id(item: pytest.Item, info: CaseInfo) -> str:
+    if info.variant is not None:  # a row of a table of cases (verdict.case_param)
+        return f"{info.id}[{info.variant}]" if info.variant else info.id
     callspec = getattr(item, "callspec", None)
     return f"{info.id}[{callspec.id}]" if callspec else info.id
 
 
-def _judge(call: pytest.CallInfo[None], s: Settings) -> tuple[Verdict, str]:
+def _judge(call: pytest.CallInfo[None]) -> tuple[Verdict, str, list[Any]]:
+    """The verdict, its detail, and the exchanges it rests on.
+
+    An exception that is neither a finding nor a skip is the suite's own fault:
+    ``error``, never the target's ``fail`` (exit status 3).
+    """
     if call.excinfo is None:
-        return Verdict.PASS, ""
+        return Verdict.PASS, "", []
     exc = call.excinfo.value
     if isinstance(exc, Finding):
         notes = "\n".join(getattr(exc, "__notes__", []))
-        return exc.verdict, str(exc) + (f"\n{notes}" if notes else "")
+        return exc.verdict, str(exc) + (f"\n{notes}" if notes else ""), exc.evidence
     if call.excinfo.errisinstance(pytest.skip.Exception):
-        return Verdict.SKIP, str(getattr(exc, "msg", exc))
-    return Verdict.FAIL, f"suite error: {type(exc).__name__}: {exc}"
+        return Verdict.SKIP, str(getattr(exc, "msg", exc)), []
+    where = call.excinfo.traceback[-1] if call.excinfo.traceback else None
+    place = f" ({where.path}:{where.lineno + 1})" if where is not None else ""
+    return (
+        Verdict.ERROR,
+        f"suite error, not a finding about the target: {type(exc).__name__}: {exc}{place}",
+        [],
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -390,7 +560,7 @@ def _verdict_of(exc: BaseException) -> Verdict:
         return exc.verdict
     if isinstance(exc, pytest.skip.Exception):
         return Verdict.SKIP
-    return Verdict.FAIL
+    return Verdict.ERROR
 
 
 def _scrub(exc: BaseException, secrets: list[str]) -> None:
@@ -420,7 +590,7 @@ def pytest_runtest_makereport(
     run = item.config.stash[RUN]
     run.first_case = min(run.first_case or call.start, call.start)
     run.last_case = max(run.last_case or call.stop, call.stop)
-    verdict, detail = _judge(call, s)
+    verdict, detail, evidence = _judge(call)
     detail = results.redact("\n".join([detail, *item.stash.get(NOTES, [])]).strip(), s.secrets)
     exchanges: list[Exchange] = item.stash.get(LOG, [])
     result = CaseResult(
@@ -429,6 +599,7 @@ def pytest_runtest_makereport(
         verdict,
         detail,
         list(exchanges),
+        evidence=[i for i, ex in enumerate(exchanges) if any(ex is e for e in evidence)],
     )
     item.stash[RESULT] = result
     item.config.stash[RUN].results.append(result)
@@ -443,6 +614,9 @@ def pytest_runtest_makereport(
         report.longrepr = f"[{result.case_id}] stale baseline entry: {result.stale}"
         return
     if verdict in (Verdict.PASS, Verdict.SKIP):
+        return
+    if verdict is Verdict.ERROR:  # the suite's own fault: shown with its traceback
+        report.outcome = "failed"
         return
     if reason is not None and RANK[verdict] >= RANK[s.fail_on]:
         result.known = reason
@@ -464,6 +638,8 @@ def pytest_report_teststatus(
     report: pytest.TestReport, config: pytest.Config
 ) -> tuple[str, str, str] | None:
     verdict = getattr(report, "vats_verdict", None)
+    if verdict == "error":
+        return "error", "E", "SUITE ERROR"
     if report.when != "call" or verdict not in ("non-strict", "info", "known"):
         return None
     if report.outcome == "failed":
@@ -485,7 +661,24 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(
                 results.redact(f"{r.verdict.upper():>10} {r.case_id}: {first}", s.secrets)
             )
+    errors = [r for r in run.results if r.verdict is Verdict.ERROR]
+    if errors:
+        terminalreporter.write_line(
+            f"SUITE ERRORS (the suite's own faults, not the target's; exit status 3): "
+            f"{', '.join(r.case_id for r in errors)}"
+        )
     terminalreporter.write_line(f"verdicts: {line}")
+    ran = len(run.results)
+    for reason, count in sorted(run.deselected.items()):
+        terminalreporter.write_line(f"not run: {count} {reason}")
+    if run.deselected:
+        terminalreporter.write_line(
+            f"ran {ran} of {ran + sum(run.deselected.values())} cases: the targets given serve "
+            "no more"
+        )
+    for role, dims in sorted(run.readings.items()):
+        taken = ", ".join(f"{d} {v.get('used')}" for d, v in sorted(dims.items()))
+        terminalreporter.write_line(f"readings ({role}): {taken}")
     if s.baseline:
         known = sum(1 for r in run.results if r.known)
         stale = [r.case_id for r in run.results if r.stale]
@@ -499,6 +692,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         f"seed {s.seed} (replay with --seed {s.seed}); report: {s.report_dir / 'index.html'}, "
         f"results.json, junit.xml"
     )
+
+
+def _controls(run: Run) -> dict[str, Any]:
+    """What the run established before its cases (results.json "controls")."""
+    c = run.controls
+    if c is None:
+        return {}
+    return {
+        "crm-webhook": {
+            "baseline": c.baseline.to_json() if c.baseline else None,
+            "oracle": c.oracle.name if c.oracle else "none",
+        }
+    }
 
 
 def _flat_targets(targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -541,6 +747,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "requests": sum(len(r.exchanges) for r in run.results),
         "latency_ms": results.latency(run.results),
         "summary": results.summary(run.results),
+        "readings": run.readings,
+        "controls": _controls(run),
+        "deselected": dict(run.deselected),
         "cases": [r.to_json() for r in ordered],
     }
     if s.baseline:
@@ -562,5 +771,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     counted = [r for r in run.results if not r.known]
     worst = max((RANK[r.verdict] for r in counted), default=0)
-    if worst >= RANK[s.fail_on] or any(r.stale for r in run.results):
+    if any(r.verdict is Verdict.ERROR for r in run.results):
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # 3: the suite's own fault
+    elif worst >= RANK[s.fail_on] or any(r.stale for r in run.results):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif session.exitstatus == pytest.ExitCode.TESTS_FAILED:
+        session.exitstatus = pytest.ExitCode.OK  # only verdicts below --fail-on

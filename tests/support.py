@@ -108,6 +108,11 @@ def crm_args(url: str, *extra: str) -> list[str]:
     return ["--crm-url", url, "--client-id", CLIENT_ID, "--client-key", CLIENT_KEY, *FAST, *extra]
 
 
+def oracle(url: str) -> tuple[str, str]:
+    """``--crm-oracle`` for a reference CRM (or a fault built on it) served at ``url``."""
+    return ("--crm-oracle", f"{url}/oracle/{{session_id}}")
+
+
 #: The embedded emulator's parties (its user 101, docs/PBX_EMULATOR.md P19): whom to ring.
 PARTIES = (
     "--from-pin",

@@ -8,10 +8,10 @@ import pytest
 
 from conformance.reference.crm import ReferenceCrm
 from tests.faults.crm import SignatureOnlyIfPresent
-from tests.support import CLIENT_ID, CLIENT_KEY, crm_args, run_suite, serving
+from tests.support import CLIENT_ID, CLIENT_KEY, crm_args, oracle, run_suite, serving
 
 #: The signature cases of a CRM that checks a signature only when one is sent.
-SELECT = ("-k", "crm_webhook and (missing_signature or empty_signature or valid_signature)")
+SELECT = ("-k", "crm.sign.missing or crm.sign.empty or valid_signature")
 
 
 def _baseline(tmp_path: Path, text: str) -> str:
@@ -26,8 +26,8 @@ def test_known_deviations_do_not_fail_the_run(tmp_path: Path) -> None:
         '[[known]]\nid = "crm.sign.missing"\nreason = "TICKET-1: fixed in 2.4"\n\n'
         '[[known]]\nid = "crm.sign.empty"\nreason = "TICKET-1"\n',
     )
-    with serving(SignatureOnlyIfPresent(CLIENT_ID, CLIENT_KEY)) as url:
-        run = run_suite(crm_args(url, *SELECT, "--baseline", baseline), tmp_path / "r")
+    with serving(SignatureOnlyIfPresent(CLIENT_ID, CLIENT_KEY, oracle=True)) as url:
+        run = run_suite(crm_args(url, *SELECT, *oracle(url), "--baseline", baseline), tmp_path / "r")
     assert run.returncode == 0, run.stdout
     cases = {c["id"]: c for c in run.results["cases"]}
     assert cases["crm.sign.missing"]["verdict"] == "fail"
@@ -53,7 +53,7 @@ def test_an_id_without_parameters_covers_them_all(tmp_path: Path) -> None:
     baseline = _baseline(tmp_path, '[[known]]\nid = "crm.sign.altered"\nreason = "x"\n')
     with serving(SignatureOnlyIfPresent(CLIENT_ID, CLIENT_KEY)) as url:
         run = run_suite(
-            crm_args(url, "-k", "crm_webhook and altered_signature", "--baseline", baseline),
+            crm_args(url, "-k", "crm.sign.altered", "--baseline", baseline),
             tmp_path / "r",
         )
     # The fault does not touch altered signatures: they pass, so the entry is stale.

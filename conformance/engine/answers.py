@@ -12,9 +12,13 @@ every example sends a string), and lists no error codes or HTTP statuses
   reading); a refusal is a 4xx, or a 2xx whose ``result`` is anything else.
   (So a PBX that answered errors with ``result`` 1 *and* a session id would be
   read as succeeding: E1 makes the two indistinguishable; D22.)
+* Once a method's success has been seen (the run's shared call for
+  ``call_back``, the first link for ``get_record``), ``SEEN`` holds its reading:
+  a PBX that answers success with 0 has no "1 = success" reading left, so a 1
+  with a session id is then a refusal (the blind spot of E1 closed for it).
 * ``succeeded`` and ``refused`` fail only what no reading allows; the readings
-  themselves are graded once, by the cases ``pbx.answer.result-type`` and
-  ``pbx.answer.success-value`` (docs/DECISIONS.md D22).
+  themselves are recorded once, by the cases ``pbx.reading.result-type`` and
+  ``pbx.reading.success-value`` (docs/DECISIONS.md D22, D33).
 """
 
 from __future__ import annotations
@@ -82,6 +86,17 @@ def is_one(result: Any) -> bool:
     return (type(result) is int and result == 1) or result == "1"
 
 
+#: The success value each method's answers were seen to use (key -> "0" or "1"),
+#: set once per run by the first success seen (``note_success``).
+SEEN: dict[str, str] = {}
+
+
+def note_success(answer: Answer, key: str) -> None:
+    """Remember the reading of the first success of a method (E1): 0, or 1."""
+    if key not in SEEN and outcome(answer, key) == "success":
+        SEEN[key] = "0" if is_zero(answer.result) else "1"
+
+
 def outcome(answer: Answer, key: str) -> str:
     """``"success"``, ``"refusal"``, ``"server-error"`` or ``"unclear"`` (see module doc)."""
     status = answer.ex.status
@@ -92,7 +107,8 @@ def outcome(answer: Answer, key: str) -> str:
     if not 200 <= status < 300 or answer.doc is None or "result" not in answer.doc:
         return "unclear"
     result = answer.result
-    if is_zero(result) or (is_one(result) and answer.has(key)):
+    one_is_success = SEEN.get(key) != "0"
+    if is_zero(result) or (one_is_success and is_one(result) and answer.has(key)):
         return "success"
     return "refusal"
 
@@ -107,12 +123,12 @@ def succeeded(ex: Exchange, key: str) -> Answer:
     checks.not_a_server_error(ex)
     answer = parse(ex)
     if answer.doc is None:
-        raise fail(f"a JSON object answer with result and {key} (А.3, А.4)", _show(answer))
+        raise fail(f"a JSON object answer with result and {key} (А.3, А.4)", _show(answer), ex)
     verdict = outcome(answer, key)
     if verdict != "success":
-        raise fail(f"success: a 2xx with result 0 and {key}", _show(answer))
+        raise fail(f"success: a 2xx with result 0 and {key}", _show(answer), ex)
     if not answer.has(key):
-        raise fail(f"{key} in a successful answer (empty only when result > 0)", _show(answer))
+        raise fail(f"{key} in a successful answer (empty only when result > 0)", _show(answer), ex)
     return answer
 
 
@@ -120,33 +136,40 @@ def refused(ex: Exchange, key: str, *, why: str) -> Answer:
     """The request was not carried out, and the answer says so as the tables allow.
 
     A 2xx success fails; so does a refusal that still carries the method's value
-    (a link to nothing, a call that will not happen). Either a 4xx or a 200 with
-    ``result`` > 0 is a conformant refusal (E11, E12); one without the JSON
-    ``result``/``resultMessage`` of the tables, or with ``result`` < 0, is
-    non-strict.
+    (a link to nothing, a call that will not happen), and a JSON refusal without
+    a non-empty ``resultMessage`` ("Не допускается" empty, А.3/А.4). Either a 4xx
+    or a 200 with ``result`` > 0 is a conformant refusal (E11, E12); one that is
+    not JSON, or whose ``result`` is missing or < 0, is non-strict.
     """
     checks.not_a_server_error(ex)
     answer = parse(ex)
     verdict = outcome(answer, key)
     if verdict == "success":
-        raise fail(f"a refusal: {why}", _show(answer))
+        raise fail(f"a refusal: {why}", _show(answer), ex)
     if verdict == "unclear":
         raise fail(
             f"a refusal ({why}): a 4xx, or a 2xx with result > 0 (А.3: result is never empty)",
             _show(answer),
+            ex,
         )
     if answer.has(key) and key == "url":
-        raise fail("no url in a refusal: a link to nothing (А.4)", _show(answer))
-    if answer.has(key):  # "Допускается, если result > 0" permits it empty, does not forbid it
-        raise non_strict(f"no {key} in a refusal (empty when result > 0, А.3)", _show(answer))
-    if answer.doc is None:
-        raise non_strict(f"a JSON answer with result > 0 and resultMessage ({why})", _show(answer))
-    result = answer.result
-    number = _number(result)
-    if number is None or number <= 0 or not _message(answer):
-        raise non_strict(
-            f"result > 0 and a resultMessage saying why ({why}; E11: errors are result > 0)",
+        raise fail("no url in a refusal: a link to nothing (А.4)", _show(answer), ex)
+    if answer.doc is not None and not _message(answer):
+        raise fail(
+            f"a non-empty resultMessage saying why ({why}; А.3/А.4: empty 'Не допускается')",
             _show(answer),
+            ex,
+        )
+    if answer.has(key):  # "Допускается, если result > 0" permits it empty, does not forbid it
+        raise non_strict(f"no {key} in a refusal (empty when result > 0, А.3)", _show(answer), ex)
+    if answer.doc is None:
+        raise non_strict(
+            f"a JSON answer with result > 0 and resultMessage ({why})", _show(answer), ex
+        )
+    number = _number(answer.result)
+    if number is None or number <= 0:
+        raise non_strict(
+            f"result > 0 saying why ({why}; E11: errors are result > 0)", _show(answer), ex
         )
     return answer
 

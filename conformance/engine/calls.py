@@ -113,7 +113,7 @@ RECORD_WAIT_MAX_S = 30.0
 
 
 def fetch_link(
-    pbx: PbxApi, session_id: str, *, wait: float, transports: tuple[str, ...] = ("post", "get")
+    pbx: PbxApi, session_id: str, *, wait: float, transports: tuple[str, ...] = PbxApi.TRANSPORTS
 ) -> tuple[str | None, list[Exchange]]:
     """Ask ``get_record`` for a link by each transport until one succeeds, or ``wait`` passes.
 

@@ -39,6 +39,10 @@ class Exchange:
     response_body: bytes = b""
     elapsed_ms: float = 0.0
     error: str | None = None
+    #: What the case meant the request to get: ``"accept"`` (a valid, correctly
+    #: signed request), ``"refuse"`` (a deliberate fault), or None (no claim).
+    #: Read by the diagnoses, never by the grading.
+    expect: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -70,6 +74,8 @@ class Exchange:
         }
         if self.error:
             out["error"] = self.error
+        if self.expect:
+            out["expect"] = self.expect
         return out
 
 
@@ -163,10 +169,18 @@ class Client:
         return data
 
     def send(
-        self, method: str, url: str, body: bytes, headers: Iterable[tuple[str, str]]
+        self,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: Iterable[tuple[str, str]],
+        *,
+        expect: str | None = None,
     ) -> Exchange:
         sent: Headers = list(headers)
-        ex = Exchange(method=method, url=url, request_headers=sent, request_body=body)
+        ex = Exchange(
+            method=method, url=url, request_headers=sent, request_body=body, expect=expect
+        )
         streams: list[Any] = []
         expired = threading.Event()
 

@@ -17,6 +17,7 @@ from conformance.engine.explore import WORKERS, explore
 from conformance.engine.settings import Settings
 from conformance.spec import signing
 from conformance.spec.jsontext import STYLES, TextStyle, render
+from conformance.spec.mutations import Faulted, Request
 
 T = TypeVar("T")
 MAX_REDIRECTS = 3
@@ -150,35 +151,68 @@ class Signed:
             workers=1 if sequential else WORKERS,
         )
 
-    def send(self, method: str, url: str, body: bytes, headers: Headers) -> Exchange:
-        ex = self.client.send(method, url, body, headers)
+    def send(
+        self, method: str, url: str, body: bytes, headers: Headers, *, expect: str | None = None
+    ) -> Exchange:
+        """Send one request and record it in the case's wire log.
+
+        ``expect`` says what the case means it to get (``"accept"`` or
+        ``"refuse"``): the diagnoses read it, the grading never does.
+        """
+        ex = self.client.send(method, url, body, headers, expect=expect)
         self.log.append(ex)
         return ex
+
+    def faulted(self, method: str, url: str, faulted: Faulted) -> Exchange:
+        """A request of the mutation table (spec/mutations.py), headers as it says."""
+        headers: Headers = [("Content-Type", "application/json")] if faulted.body else []
+        if faulted.client_id is not None:
+            headers.append((signing.CLIENT_ID_HEADER, faulted.client_id))
+        if faulted.sign is not None:
+            headers.append((signing.SIGN_HEADER, faulted.sign))
+        return self.send(method, url, faulted.body, headers, expect="refuse")
 
 
 class CrmWebhook(Signed):
     """The suite as a PBX: POSTs ``call_events`` to ``{crm-url}/call_events`` (section 1.3).
 
     Each generated example gets session ids unique in the run (``fresh``).
+    ``spelling`` and ``adapt`` are the run's controls (engine/controls.py): the
+    JSON spelling the CRM takes, and its readings of the guide's shapes.
     """
 
     prepare = staticmethod(fresh)
+    spelling: str = "raw-utf8"
+    _adapt: Callable[[Any], Any] | None = None
+
+    def use(self, spelling: str, adapt: Callable[[Any], Any]) -> CrmWebhook:
+        """Send in ``spelling`` and write announced notifications through ``adapt``."""
+        self.spelling = spelling
+        self._adapt = adapt
+        return self
+
+    def adapt(self, doc: Any) -> Any:
+        """``doc`` in the run's readings (engine/readings.py); unchanged without controls."""
+        return doc if self._adapt is None else self._adapt(doc)
 
     @property
     def url(self) -> str:
         return f"{self.target.url}/call_events"
 
-    def post(self, body: bytes, headers: Headers, *, method: str = "POST") -> Exchange:
-        return self.send(method, self.url, body, headers)
+    def post(
+        self, body: bytes, headers: Headers, *, method: str = "POST", expect: str | None = None
+    ) -> Exchange:
+        return self.send(method, self.url, body, headers, expect=expect)
 
     def notify(
-        self, doc: Any, style: TextStyle | str = "raw-utf8", *, announce: bool = True
+        self, doc: Any, style: TextStyle | str | None = None, *, announce: bool = True
     ) -> Exchange:
-        """One correctly signed notification, after ``announce(doc)`` unless told not to."""
+        """One correctly signed notification (in the run's spelling unless ``style``
+        says), after ``announce(doc)`` unless told not to."""
         if announce:
             self.announce(doc)
-        body = self.body(doc, style)
-        return self.post(body, self.headers(body))
+        body = self.body(doc, self.spelling if style is None else style)
+        return self.post(body, self.headers(body), expect="accept")
 
     def announce(self, doc: Any) -> None:
         """Send the ``new`` of ``doc``'s call first, when ``doc`` is a later state.
@@ -196,51 +230,76 @@ class CrmWebhook(Signed):
             new["timestamp"] = str(max(0, int(doc["timestamp"]) - 1))
         if "from_pin" in doc and doc.get("type") in ("outbound", "internal"):
             new["from_pin"] = doc["from_pin"]
-        body = self.body(new)
-        ex = self.post(body, self.headers(body))
+        body = self.body(self.adapt(new), self.spelling)
+        ex = self.post(body, self.headers(body), expect="accept")
         if ex.status is not None and ex.status >= 500:
             from conformance.engine import checks
 
             checks.not_a_server_error(ex)
 
-    def raw(self, body: bytes) -> Exchange:
+    def raw(self, body: bytes, *, expect: str | None = None) -> Exchange:
         """Arbitrary bytes, correctly signed: what is judged is the content."""
-        return self.post(body, self.headers(body))
+        return self.post(body, self.headers(body), expect=expect)
 
 
 class PbxApi(Signed):
     """The suite as a CRM: calls ``{pbx-url}/call_back`` and ``{pbx-url}/get_record`` (А.3, А.4)."""
 
+    #: How ``get_record`` may travel (E5): POST with a JSON body (1.4.1 and the
+    #: example), GET with ``?session_id=`` (the table), GET with the example's JSON body.
+    TRANSPORTS = ("post", "get", "get-json")
+
     def url(self, method: str) -> str:
         return f"{self.target.url}/{method}"
 
     def request(
-        self, method: str, doc: Any, style: TextStyle | str = "raw-utf8", **headers: Any
+        self,
+        method: str,
+        doc: Any,
+        style: TextStyle | str = "raw-utf8",
+        *,
+        expect: str | None = None,
+        **headers: Any,
     ) -> Exchange:
         """``doc`` as JSON (or raw bytes), signed unless ``headers`` say otherwise."""
         body = doc if isinstance(doc, bytes) else self.body(doc, style)
-        return self.send("POST", self.url(method), body, self.headers(body, **headers))
+        return self.send(
+            "POST", self.url(method), body, self.headers(body, **headers), expect=expect
+        )
 
     def call_back(self, doc: Any, style: TextStyle | str = "raw-utf8") -> Exchange:
-        return self.request("call_back", doc, style)
+        return self.request("call_back", doc, style, expect="accept")
 
     def get_record(
-        self, session_id: Any, *, transport: str = "post", sign: str | None = None
+        self,
+        session_id: Any,
+        *,
+        transport: str = "post",
+        sign: str | None = None,
+        expect: str | None = None,
     ) -> Exchange:
-        """``get_record`` by POST with a JSON body, or by GET with ``?session_id=`` (E5).
+        """``get_record`` by POST with a JSON body, by GET with ``?session_id=``, or by
+        GET with the example's JSON body (E5).
 
-        A GET has no body; what it signs is the raw query string as sent -- the
-        request's only data (docs/DECISIONS.md D21).
+        A GET without a body signs the raw query string as sent -- the request's
+        only data (docs/DECISIONS.md D21); one with a body signs the body (1.4.1).
         """
-        if transport == "post":
-            return self.request("get_record", {"session_id": session_id}, sign=sign)
-        query = urlencode({"session_id": session_id}).encode("ascii")
-        return self.send(
-            "GET",
-            f"{self.url('get_record')}?{query.decode('ascii')}",
-            b"",
-            self.headers(query, content_type=None, sign=sign or self.sign(query)),
-        )
+        verb, url, data, body = self.get_record_parts(session_id, transport)
+        headers = self.headers(data, content_type="application/json" if body else None, sign=sign)
+        return self.send(verb, url, body, headers, expect=expect)
+
+    def get_record_parts(self, session_id: Any, transport: str) -> tuple[str, str, bytes, bytes]:
+        """HTTP method, URL, the signed data and the body of a ``get_record`` (E5, D21)."""
+        if transport == "get":
+            query = urlencode({"session_id": session_id})
+            return "GET", f"{self.url('get_record')}?{query}", query.encode("ascii"), b""
+        body = self.body({"session_id": session_id})
+        return ("POST" if transport == "post" else "GET"), self.url("get_record"), body, body
+
+    def signed(self, data: bytes, body: bytes, respelled: bytes | None) -> Request:
+        """A correctly signed request as the mutation table takes it (spec/mutations.py)."""
+        t = self.target
+        return Request(t.client_id, t.client_key, data, body, None, respelled)
 
     def download(self, url: str) -> Exchange:
         """Fetch a recording link as a browser would: a plain GET, no credentials.

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import strategies as st
 
 from conformance.engine.verdict import RANK, Finding
@@ -71,18 +72,27 @@ def explore(
 ) -> None:
     """Run ``check`` on ``examples`` drawn values; raise the worst Finding, naming its example.
 
-    ``prepare`` turns each drawn value into what is sent (and reported).
+    ``prepare`` turns each drawn value into what is sent (and reported). An
+    example whose check skips (its control was refused: inconclusive) counts
+    for nothing; the case skips only when every example did.
     """
     values = draw(strategy, seed_value=seed_value, count=examples, share=share)
     if prepare is not None:
         values = [prepare(value) for value in values]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(lambda value: _attempt(check, value), values))
-    errors = [exc for exc in outcomes if exc is not None and not isinstance(exc, Finding)]
+    skipped = [exc for exc in outcomes if isinstance(exc, pytest.skip.Exception)]
+    errors = [
+        exc
+        for exc in outcomes
+        if exc is not None and not isinstance(exc, Finding | pytest.skip.Exception)
+    ]
     if errors:
         raise errors[0]
     findings = [(i, exc) for i, exc in enumerate(outcomes) if isinstance(exc, Finding)]
     if not findings:
+        if skipped and len(skipped) == len(values):
+            raise skipped[0]
         return
     index, worst = max(findings, key=lambda f: (RANK[f[1].verdict], -f[0]))
     worst.add_note(
@@ -97,7 +107,7 @@ def explore(
 def _attempt(check: Callable[[T], None], value: T) -> BaseException | None:
     try:
         check(value)
-    except Exception as exc:  # noqa: BLE001 - handed back to explore, which raises it
+    except (Exception, pytest.skip.Exception) as exc:  # noqa: BLE001 - explore raises it
         return exc
     return None
 

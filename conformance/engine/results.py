@@ -23,9 +23,14 @@ class CaseResult:
     exchanges: list[Exchange] = field(default_factory=list)
     known: str | None = None  # the --baseline reason, when the entry covers a failing verdict
     stale: str | None = None  # why the --baseline entry of a case that now passes fails the run
+    evidence: list[int] = field(default_factory=list)  # exchanges the verdict rests on
 
     def to_json(self) -> dict[str, Any]:
-        extra = {k: v for k, v in (("known", self.known), ("stale", self.stale)) if v}
+        extra: dict[str, Any] = {
+            k: v
+            for k, v in (("known", self.known), ("stale", self.stale), ("evidence", self.evidence))
+            if v
+        }
         return {
             "id": self.case_id,
             "title": self.info.title,
@@ -66,7 +71,14 @@ def percentiles(elapsed_ms: list[float]) -> dict[str, float | int]:
 def summary(results: list[CaseResult]) -> dict[str, int]:
     counts = {
         str(v): 0
-        for v in (Verdict.PASS, Verdict.FAIL, Verdict.NON_STRICT, Verdict.INFO, Verdict.SKIP)
+        for v in (
+            Verdict.PASS,
+            Verdict.FAIL,
+            Verdict.NON_STRICT,
+            Verdict.INFO,
+            Verdict.SKIP,
+            Verdict.ERROR,
+        )
     }
     for r in results:
         counts[str(r.verdict)] += 1

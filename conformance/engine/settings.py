@@ -60,6 +60,12 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
         "(rate limits, allow-list): a flag; the variable takes 1/true/yes",
     ),
     (
+        "--no-calls",
+        "VATS_NO_CALLS",
+        "against a PBX, run only the cases that place no call (without --from-pin/"
+        "--from-sipuri and --call-to this is required): a flag; the variable takes 1/true/yes",
+    ),
+    (
         "--from-pin",
         "VATS_FROM_PIN",
         "PIN of a domain user whom call_back cases ring first (a real phone rings!). "
@@ -83,6 +89,13 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
         "admin token of a PBX that offers the reference emulator's admin API "
         "(docs/PBX_EMULATOR.md); lets destructive cases set its allow-list and limits. "
         "Never printed",
+    ),
+    (
+        "--crm-oracle",
+        "VATS_CRM_ORACLE",
+        "URL template with {session_id}: a GET answers 2xx when the CRM holds anything for that "
+        "call, 404 when it holds nothing; lets refusal cases see whether a forged notification "
+        "was processed. Default with the embedded CRM: its own oracle",
     ),
     (
         "--client-id",
@@ -141,7 +154,7 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
 )
 
 #: Options that take no value.
-FLAGS = ("--destructive",)
+FLAGS = ("--destructive", "--no-calls")
 
 #: Call parties for the embedded emulator (its user 101, P19 of docs/PBX_EMULATOR.md).
 EMBEDDED_PARTIES = {
@@ -173,6 +186,8 @@ class Settings:
     pbx_admin_token: str | None = field(default=None, repr=False)
     pbx_ca: str | None = None
     baseline: Baseline | None = None
+    crm_oracle: str | None = None
+    no_calls: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -252,6 +267,54 @@ def _url(option: str, raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _oracle(raw: str) -> str:
+    """An http(s) URL template holding ``{session_id}`` once."""
+    if raw.count("{session_id}") != 1:
+        raise pytest.UsageError(
+            "--crm-oracle: expected a URL with {session_id} once, e.g. "
+            f"http://crm.example/oracle/{{session_id}}, got {raw!r}"
+        )
+    parts = urlsplit(raw.replace("{session_id}", "x"))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise pytest.UsageError(f"--crm-oracle: expected an http:// or https:// URL, got {raw!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise pytest.UsageError(f"--crm-oracle: bad port in {raw!r}") from None
+    return raw
+
+
+def _parties(
+    opts: dict[str, str | None], *, embedded: bool, pbx_url: str | None
+) -> tuple[str | None, str | None, str | None, bool]:
+    """Whom call_back cases ring (``--call-to``, ``--from-pin``, ``--from-sipuri``) and
+    ``--no-calls``: against a PBX, the parties or ``--no-calls`` must be given (D25)."""
+    parties = {
+        opt: opts[opt] or (EMBEDDED_PARTIES[opt] if embedded else None) for opt in EMBEDDED_PARTIES
+    }
+    call_to = parties["--call-to"]
+    if call_to is not None and not re.fullmatch(r"\+[1-9][0-9]{6,14}", call_to):
+        raise pytest.UsageError(
+            f"--call-to: expected an E.164 number like +74951234567, got {call_to!r}"
+        )
+    from_pin = parties["--from-pin"]
+    if from_pin is not None:
+        _header_value("--from-pin", from_pin)
+    from_sipuri = parties["--from-sipuri"]
+    if from_sipuri is not None and not re.fullmatch(r"(sips?:)?[^@\s]+@[^@\s]+", from_sipuri):
+        raise pytest.UsageError(
+            f"--from-sipuri: expected a SIP-URI like sip:user@domain, got {from_sipuri!r}"
+        )
+    no_calls = _flag("--no-calls", opts["--no-calls"])
+    if pbx_url and not no_calls and (call_to is None or (from_pin is None and from_sipuri is None)):
+        raise pytest.UsageError(
+            "--pbx-url: placing a call rings real phones, so the suite must be told whom to "
+            "ring: give --from-pin (or --from-sipuri) and --call-to, or --no-calls to run only "
+            "the cases that place no call (D25)"
+        )
+    return call_to, from_pin, from_sipuri, no_calls
+
+
 def from_config(config: pytest.Config) -> Settings:
     opts = {opt: _value(config, opt, env) for opt, env, _ in OPTIONS}
     crm_url = _url("--crm-url", opts["--crm-url"]) if opts["--crm-url"] else None
@@ -277,22 +340,8 @@ def from_config(config: pytest.Config) -> Settings:
     listen = _listen(opts["--listen"]) if opts["--listen"] else None
     if embedded and listen is None:
         listen = ("127.0.0.1", 0)
-    parties = {
-        opt: opts[opt] or (EMBEDDED_PARTIES[opt] if embedded else None) for opt in EMBEDDED_PARTIES
-    }
-    call_to = parties["--call-to"]
-    if call_to is not None and not re.fullmatch(r"\+[1-9][0-9]{6,14}", call_to):
-        raise pytest.UsageError(
-            f"--call-to: expected an E.164 number like +74951234567, got {call_to!r}"
-        )
-    from_pin = parties["--from-pin"]
-    if from_pin is not None:
-        _header_value("--from-pin", from_pin)
-    from_sipuri = parties["--from-sipuri"]
-    if from_sipuri is not None and not re.fullmatch(r"(sips?:)?[^@\s]+@[^@\s]+", from_sipuri):
-        raise pytest.UsageError(
-            f"--from-sipuri: expected a SIP-URI like sip:user@domain, got {from_sipuri!r}"
-        )
+    call_to, from_pin, from_sipuri, no_calls = _parties(opts, embedded=embedded, pbx_url=pbx_url)
+    crm_oracle = _oracle(opts["--crm-oracle"]) if opts["--crm-oracle"] else None
     admin_token = opts["--pbx-admin-token"]
     if admin_token is not None:
         _header_value("--pbx-admin-token", admin_token, show=False)
@@ -342,4 +391,6 @@ def from_config(config: pytest.Config) -> Settings:
         pbx_admin_token=admin_token or None,
         pbx_ca=pbx_ca,
         baseline=load(opts["--baseline"]) if opts["--baseline"] else None,
+        crm_oracle=crm_oracle,
+        no_calls=no_calls,
     )

@@ -13,6 +13,11 @@ Accepts every shape of every reading and the field profile, unknown fields,
 duplicates and out-of-order deliveries: a receiver must not lose a call
 because the PBX retried or a packet was late.
 
+With ``--oracle`` it also answers ``GET {base}/oracle/{session_id}``: 200 with
+the states it recorded for that call, 404 when it holds nothing -- the
+side-effect oracle the suite's ``--crm-oracle`` asks whether a refused
+notification was processed all the same (README, "The reference CRM").
+
 Run on its own::
 
     VATS_CLIENT_ID=... VATS_CLIENT_KEY=... vats-reference-crm --port 8080
@@ -70,10 +75,12 @@ class ReferenceCrm:
         *,
         base_path: str = "",
         log: Callable[[str], None] | None = None,
+        oracle: bool = False,
     ) -> None:
         self.client_id = client_id
         self._key = client_key
         self.path = base_path.rstrip("/") + "/call_events"
+        self.oracle_path = base_path.rstrip("/") + "/oracle/" if oracle else None
         self.log = log
         self._lock = threading.Lock()
         self.sessions: OrderedDict[str, list[str]] = OrderedDict()
@@ -99,6 +106,8 @@ class ReferenceCrm:
         return [body]
 
     def handle(self, request: Request) -> Answer:
+        if self.oracle_path and request.path.startswith(self.oracle_path):
+            return self.oracle(request.path.removeprefix(self.oracle_path), request.method)
         if request.path != self.path:
             return Answer(404, f"no such method; notifications go to {self.path}")
         if request.method != "POST":
@@ -161,6 +170,16 @@ class ReferenceCrm:
                 self.sessions.popitem(last=False)
         return Answer(200, "accepted")
 
+    def oracle(self, session_id: str, method: str) -> Answer:
+        """What this CRM holds for a call: 200 and its states, or 404 (the suite's oracle)."""
+        if method != "GET":
+            return Answer(405, "the oracle is read with GET", [("Allow", "GET")])
+        with self._lock:
+            states = list(self.sessions.get(session_id, ()))
+        if not states:
+            return Answer(404, f"nothing held for session {session_id!r}")
+        return Answer(200, f"held: {', '.join(states)}")
+
 
 def _exit_with_parent(running: Running) -> None:
     """Block on standard input; when the parent goes away (EOF), stop serving."""
@@ -195,6 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="also answer GET {base}/oracle/{session_id}: 200 when a call is held, 404 when not "
+        "(what the suite's --crm-oracle asks)",
+    )
+    parser.add_argument(
         "--with-parent",
         action="store_true",
         help="exit when standard input closes (how the suite ties the reference to its run)",
@@ -212,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.client_key,
         base_path=args.base_path,
         log=None if args.quiet else lambda line: print(line, flush=True),
+        oracle=args.oracle,
     )
     try:
         running = serve(app, args.host, args.port)
@@ -221,8 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    oracle = f"; oracle: {running.url}{app.oracle_path}{{session_id}}" if app.oracle_path else ""
     print(
-        f"vats-reference-crm: listening on {running.url} (notifications: {running.url}{app.path})",
+        f"vats-reference-crm: listening on {running.url} (notifications: {running.url}{app.path}"
+        f"{oracle})",
         flush=True,
     )
     signal.signal(signal.SIGTERM, lambda *_: running.server.shutdown())

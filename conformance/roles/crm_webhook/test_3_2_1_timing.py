@@ -24,15 +24,16 @@ SEQUENTIAL = 30
 BURST_CALLS = 20
 
 
-def _calls(count: int, seed_value: int) -> list[list[dict[str, object]]]:
-    """``count`` whole calls, the same on every run with this seed, each its own session."""
+def _calls(crm: CrmWebhook, count: int) -> list[list[dict[str, object]]]:
+    """``count`` whole calls, the same on every run with this seed, each its own session,
+    in the readings the CRM takes."""
     drawn = draw(
         lifecycle.calls(scenario="answered"),
-        seed_value=seed_value,
+        seed_value=crm.settings.seed,
         count=BURST_CALLS,
         share=SHARE_ANSWERED,
     )
-    return [fresh(call) for call in drawn[:count]]
+    return [crm.adapt(fresh(call)) for call in drawn[:count]]
 
 
 @crm_case(
@@ -43,7 +44,7 @@ def _calls(count: int, seed_value: int) -> list[list[dict[str, object]]]:
 )
 def test_latency_recorded(crm: CrmWebhook) -> None:
     log: list[Exchange] = []
-    for call in _calls(SEQUENTIAL // 3, crm.settings.seed):
+    for call in _calls(crm, SEQUENTIAL // 3):
         for doc in call:
             ex = crm.notify(doc, announce=False)
             checks.not_a_server_error(ex)
@@ -59,7 +60,7 @@ def test_latency_recorded(crm: CrmWebhook) -> None:
     "without a server error.",
 )
 def test_burst_answered(crm: CrmWebhook) -> None:
-    calls = _calls(BURST_CALLS, crm.settings.seed)
+    calls = _calls(crm, BURST_CALLS)
 
     def deliver(call: list[dict[str, object]]) -> list[Exchange]:
         return [crm.notify(doc, announce=False) for doc in call]

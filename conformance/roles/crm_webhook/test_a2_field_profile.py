@@ -1,7 +1,9 @@
 """Production shapes of call_events (NOTES.md, later editions up to v7.5).
 
 Under ``--profile guide`` a receiver that refuses them is told so (``info``);
-under ``--profile field`` it would lose real calls, and fails.
+under ``--profile field`` it would lose real calls, and fails. Each case
+changes one field of a notification written in the readings the CRM takes,
+so that only that field's shape is on trial.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def test_field_shape(crm: CrmWebhook, shape: str) -> None:
     if "session_id" in changes:
         changes["session_id"] = unique_session(changes["session_id"])
     checks.accepted(
-        crm.notify(notification(**changes)),
+        crm.notify(crm.adapt(notification(**changes))),
         otherwise=otherwise,
         why=f"production PBXs send this shape ({shape})",
     )

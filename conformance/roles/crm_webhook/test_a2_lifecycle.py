@@ -5,6 +5,10 @@ promises no delivery order and no retry policy (E12), so a receiver meets
 duplicates and late notifications: it must not crash (``fail``), and should
 acknowledge them (a 4xx is ``non-strict``: the PBX would log a failure for a
 notification the CRM already had).
+
+Calls are written in the readings this CRM takes (its pins, ``is_record`` and
+timestamp shapes, engine/readings.py): their shapes are the content cases'
+subject, not these.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def _deliver_all(
     per call reads it differently, and is not failed for that.
     """
     seen: set[tuple[str, str]] = set()
-    for doc in notes:
+    for doc in crm.adapt(notes):
         key = (str(doc.get("session_id")), str(doc.get("state")))
         verdict = Verdict.NON_STRICT if key in seen else otherwise
         seen.add(key)
@@ -86,7 +90,7 @@ def test_interleaved_calls_accepted(crm: CrmWebhook) -> None:
 def test_duplicate_acknowledged(crm: CrmWebhook) -> None:
 
     def check(notes: list[dict[str, Any]]) -> None:
-        for doc in notes:
+        for doc in crm.adapt(notes):
             checks.accepted(crm.notify(doc, announce=False))
             checks.accepted(
                 crm.notify(doc, announce=False),

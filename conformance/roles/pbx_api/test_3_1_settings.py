@@ -104,6 +104,7 @@ def _nothing() -> Iterator[None]:
     requirement="With an allow-list that does not hold the suite's address, a correctly "
     "signed call_back is refused.",
     destructive=True,
+    needs={"calls"},
 )
 def test_allow_list(pbx: PbxApi) -> None:
     if pbx.settings.pbx_admin_token is None:

@@ -3,19 +3,21 @@
 result: "Код выполнения операции: 0 – Операция выполнена успешно", Число, never
 empty; resultMessage: Строка, never empty; session_id: Строка, "Допускается,
 если result > 0". The example answers ``"result": "1"`` (E1) and every example
-sends a string (E2): those readings are non-strict, not failures.
+sends a string (E2): which of these readings the PBX takes is recorded
+(``info``, and ``readings`` in results.json) -- the guide prints both.
 """
 
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 
 from conformance.engine import answers
 from conformance.engine.calls import PlacedCall
 from conformance.engine.client import Exchange
-from conformance.engine.verdict import fail, non_strict
+from conformance.engine.verdict import fail, info, non_strict
 from conformance.roles.pbx_api._common import pbx_case
 
 
@@ -34,6 +36,7 @@ def _first(calls: list[PlacedCall], wire_log: list[Exchange]) -> answers.Answer:
     title="The answer is JSON, labelled as JSON",
     requirement="'Возвращаемые параметры (JSON)': the answer is a JSON object sent with "
     "Content-Type application/json (another label is non-strict).",
+    needs={"calls"},
 )
 def test_json(call_back_answers: list[PlacedCall], wire_log: list[Exchange]) -> None:
     answer = _first(call_back_answers, wire_log)
@@ -42,30 +45,73 @@ def test_json(call_back_answers: list[PlacedCall], wire_log: list[Exchange]) -> 
         raise non_strict("Content-Type: application/json", f"Content-Type {answer.content_type!r}")
 
 
-@pbx_case(
-    "pbx.answer.result-type",
-    section="А.3",
-    title="result is a number (E2: the examples send a string)",
-    requirement='result is typed Число; a string such as "0" follows the examples, not the '
-    "table (E2): non-strict.",
-)
-def test_result_type(call_back_answers: list[PlacedCall], wire_log: list[Exchange]) -> None:
-    result = _first(call_back_answers, wire_log).result
-    if isinstance(result, str):
-        raise non_strict("result as a JSON number (Table А.3: Число)", f"result {result!r} (E2)")
+def _record(
+    run_readings: dict[str, dict[str, Any]], dimension: str, used: str, other: str, case: str
+) -> None:
+    run_readings.setdefault("pbx-api", {})[dimension] = {
+        "used": used,
+        "accepted": [used],
+        "refused": {},
+        "case": case,
+        "other": other,
+    }
 
 
 @pbx_case(
-    "pbx.answer.success-value",
+    "pbx.reading.result-type",
     section="А.3",
-    title="Success is result 0 (E1: the example answers 1)",
-    requirement="'0 – Операция выполнена успешно'; answering a success with 1, as the example "
-    "does (E1), is non-strict.",
+    title="result as a number (the table) or a string (the examples), recorded (E2)",
+    requirement="result is typed Число while every example sends a string (E2); which the PBX "
+    "sends is recorded.",
+    needs={"calls"},
 )
-def test_success_value(call_back_answers: list[PlacedCall], wire_log: list[Exchange]) -> None:
+def test_result_type(
+    call_back_answers: list[PlacedCall],
+    wire_log: list[Exchange],
+    run_readings: dict[str, dict[str, Any]],
+) -> None:
     result = _first(call_back_answers, wire_log).result
-    if not answers.is_zero(result):
-        raise non_strict("result 0 for a success (Table А.3)", f"result {result!r} (E1)")
+    used = "string" if isinstance(result, str) else "number"
+    _record(
+        run_readings,
+        "result_type",
+        used,
+        "number" if used == "string" else "string",
+        "pbx.reading.result-type",
+    )
+    raise info(
+        "result as a number (Table А.3: Число) or a string (the examples), E2",
+        f"result {result!r}: a {used}",
+    )
+
+
+@pbx_case(
+    "pbx.reading.success-value",
+    section="А.3",
+    title="Success as result 0 (the table) or 1 (the example), recorded (E1)",
+    requirement="'0 – Операция выполнена успешно' while the example answers a success with "
+    '"1" (E1); which the PBX sends is recorded, and the run reads its answers by it.',
+    needs={"calls"},
+)
+def test_success_value(
+    call_back_answers: list[PlacedCall],
+    wire_log: list[Exchange],
+    run_readings: dict[str, dict[str, Any]],
+) -> None:
+    result = _first(call_back_answers, wire_log).result
+    used = "0" if answers.is_zero(result) else "1"
+    _record(
+        run_readings,
+        "success_value",
+        used,
+        "1" if used == "0" else "0",
+        "pbx.reading.success-value",
+    )
+    raise info(
+        "success as result 0 (Table А.3) or 1 (the example), E1",
+        f"result {result!r}"
+        + ("; a 1 with a session_id now reads as a refusal" if used == "0" else ""),
+    )
 
 
 @pbx_case(
@@ -73,6 +119,7 @@ def test_success_value(call_back_answers: list[PlacedCall], wire_log: list[Excha
     section="А.3",
     title="resultMessage describes the result",
     requirement="resultMessage is a non-empty string in every answer ('Не допускается' empty).",
+    needs={"calls"},
 )
 def test_message(call_back_answers: list[PlacedCall], wire_log: list[Exchange]) -> None:
     message = _first(call_back_answers, wire_log).value("resultMessage")
@@ -86,6 +133,7 @@ def test_message(call_back_answers: list[PlacedCall], wire_log: list[Exchange]) 
     title="Each call gets a session_id of its own",
     requirement="session_id is a non-empty string identifying the call; two calls never share "
     "one (E7: its format is opaque).",
+    needs={"calls"},
 )
 def test_session_id(
     call_back_answers: list[PlacedCall], wire_log: list[Exchange], request: pytest.FixtureRequest

@@ -1,9 +1,11 @@
 """Table А.4: ``get_record`` returns "временную одноразовую ссылку" to a recording.
 
 The table says "отправляется GET-запрос"; section 1.4.1 and the example send a
-POST with a JSON body (E5). A PBX may serve either or both: a transport it
-refuses is recorded (info); serving neither fails. A GET has no body: the suite
-signs its query string (docs/DECISIONS.md D21).
+POST with a JSON body (E5). A PBX may serve a GET with a query, a GET with the
+example's JSON body, a POST, or several: which it serves is probed once with
+the recorded call and recorded (``pbx.reading.get-record``), and the run uses
+the first it serves; serving none fails ``pbx.get-record.link``. A GET without
+a body signs its query string (docs/DECISIONS.md D21).
 """
 
 from __future__ import annotations
@@ -16,22 +18,25 @@ from conformance.engine import answers, checks
 from conformance.engine.calls import PlacedCall, fetch_link
 from conformance.engine.client import Exchange
 from conformance.engine.drivers import PbxApi, unique_session
+from conformance.engine.readings import Reading
 from conformance.engine.verdict import fail, info
 from conformance.roles.pbx_api._common import UNKNOWN_SESSION, pbx_case
 
-TRANSPORTS = ("post", "get")
+TRANSPORTS = PbxApi.TRANSPORTS
 AUDIO_MAGIC = (b"RIFF", b"ID3", b"OggS", b"fLaC")
 
 
-def link(pbx: PbxApi, call: PlacedCall) -> str:
-    """A fresh link to ``call``'s recording by whichever transport the PBX serves.
+def link(pbx: PbxApi, call: PlacedCall, transports: Reading) -> str:
+    """A fresh link to ``call``'s recording, by the transport the run uses (or, when the
+    PBX served none, by every one).
 
     Asked until one comes or ``--events-timeout`` passes (recordings are often
     ready some time after the call, D26). No link fails only when the call's
     ``is_record`` said true; when it said nothing, the case skips.
     """
     assert call.session_id is not None
-    url, tried = fetch_link(pbx, call.session_id, wait=pbx.settings.events_timeout)
+    used = (transports.used,) if transports.used else TRANSPORTS
+    url, tried = fetch_link(pbx, call.session_id, wait=pbx.settings.events_timeout, transports=used)
     for ex in tried:
         if answers.success(ex, "url"):
             answers.succeeded(ex, "url")
@@ -68,37 +73,35 @@ def is_audio(ex: Exchange) -> bool:
     section="А.4",
     title="A recorded call's get_record gives a link",
     requirement="For a finished, recorded call get_record answers with success and a url "
-    "(by POST or by GET, E5).",
+    "(by POST, by GET with a query, or by GET with a JSON body, E5).",
+    needs={"calls", "listen"},
 )
-def test_link(pbx: PbxApi, recorded_call: PlacedCall) -> None:
-    link(pbx, recorded_call)
+def test_link(pbx: PbxApi, recorded_call: PlacedCall, get_record_transports: Reading) -> None:
+    link(pbx, recorded_call, get_record_transports)
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
 @pbx_case(
-    "pbx.get-record.transport",
+    "pbx.reading.get-record",
     section="А.4",
-    title="get_record by POST with JSON and by GET with a query (reading recorded)",
+    title="get_record by POST, by GET with a query, by GET with JSON (reading recorded)",
     requirement="The table sends get_record as GET, section 1.4.1 and the example as a POST "
-    "with JSON (E5); a transport the PBX refuses is recorded, never a 5xx.",
+    "with JSON (E5); which transports the PBX serves is recorded.",
+    needs={"calls", "listen"},
 )
-def test_transport(pbx: PbxApi, recorded_call: PlacedCall, transport: str) -> None:
-    assert recorded_call.session_id is not None
-    wait = pbx.settings.events_timeout
-    url, tried = fetch_link(pbx, recorded_call.session_id, wait=wait, transports=(transport,))
-    ex = tried[0]
-    if url is not None or answers.success(ex, "url"):
-        answers.succeeded(ex, "url")
-        return
-    if answers.outcome(answers.parse(ex), "url") != "refusal":  # a 5xx, or neither yes nor no
-        answers.refused(ex, "url", why=f"get_record by {transport.upper()} not served")
-    other = "get" if transport == "post" else "post"
-    if fetch_link(pbx, recorded_call.session_id, wait=0, transports=(other,))[0] is None:
-        pytest.skip("neither transport gives a link: pbx.get-record.link says why")
-    raise info(
-        f"get_record served by {transport.upper()} as well (either is conformant)",
-        f"refused; served by {other.upper()}: {ex.summary()}",
-    )
+def test_transport(get_record_transports: Reading, wire_log: list[Exchange]) -> None:
+    wire_log.extend(get_record_transports.exchanges)
+    served, refused = get_record_transports.accepted, get_record_transports.refused
+    if not served:
+        pytest.skip("no transport gives a link: pbx.get-record.link says why")
+    for transport, answer in refused.items():
+        if answer.startswith(("HTTP 5", "no answer")):
+            raise fail(f"get_record by {transport}: a link or a refusal, never a 5xx", answer)
+    if refused:
+        raise info(
+            "get_record by any of POST, GET with a query, GET with JSON (E5)",
+            f"served by {', '.join(served)}; the run uses {get_record_transports.used}; "
+            + "; ".join(f"{t}: {a}" for t, a in refused.items()),
+        )
 
 
 @pbx_case(
@@ -107,34 +110,21 @@ def test_transport(pbx: PbxApi, recorded_call: PlacedCall, transport: str) -> No
     title="The link downloads the recording once, then no more",
     requirement="'временная одноразовая ссылка на файл с записью разговора': the first GET "
     "of the link gives audio, a second one does not.",
+    needs={"calls", "listen"},
 )
-def test_single_use(pbx: PbxApi, recorded_call: PlacedCall) -> None:
-    url = link(pbx, recorded_call)
+def test_single_use(pbx: PbxApi, recorded_call: PlacedCall, get_record_transports: Reading) -> None:
+    url = link(pbx, recorded_call, get_record_transports)
     first = pbx.download(url)
     if not is_audio(first):
         raise fail(
-            "the recording: a 2xx with audio (audio/* or a WAV/MP3/OGG/FLAC file)", first.summary()
+            "the recording: a 2xx with audio (audio/* or a WAV/MP3/OGG/FLAC file)",
+            first.summary(),
+            first,
         )
     second = pbx.download(url)
     checks.answered_in_time(second)
     if is_audio(second):
-        raise fail("a used link gives no recording (одноразовая)", second.summary())
-
-
-@pytest.mark.parametrize("transport", TRANSPORTS)
-@pbx_case(
-    "pbx.get-record.wrong-signature",
-    section="1.4.2",
-    title="get_record with a wrong signature gives no link",
-    requirement="get_record is signed like call_back: a recorded call's get_record with a "
-    "wrong signature is refused with no url, by every transport the PBX serves.",
-)
-def test_wrong_signature(pbx: PbxApi, recorded_call: PlacedCall, transport: str) -> None:
-    assert recorded_call.session_id is not None
-    if fetch_link(pbx, recorded_call.session_id, wait=0, transports=(transport,))[0] is None:
-        pytest.skip(f"get_record by {transport.upper()} gives no link here (not served)")
-    ex = pbx.get_record(recorded_call.session_id, transport=transport, sign="0" * 64)
-    answers.refused(ex, "url", why=f"a wrong signature on a {transport.upper()}")
+        raise fail("a used link gives no recording (одноразовая)", second.summary(), second)
 
 
 def served(ex: Exchange, transport: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from conformance.engine import answers
+from conformance.engine.calls import PlacedCall
 from conformance.engine.drivers import PbxApi, unique_session
 from conformance.roles.crm_webhook._common import JUNK
 from conformance.roles.pbx_api._common import UNKNOWN_SESSION, pbx_case
@@ -31,6 +32,7 @@ DROP = "<absent>"
     title="Generated valid call_back requests are carried out",
     requirement="Any call_back А.3 allows, in any JSON spelling, naming the user by from_pin, "
     "from_sipuri or both, is answered with success.",
+    needs={"calls"},
 )
 def test_explore_valid(pbx: PbxApi) -> None:
     pbx.call()  # skips when the parties are unknown
@@ -70,9 +72,9 @@ def _break(pbx: PbxApi, field: str, value: Any) -> dict[str, Any]:
     title="Generated invalid call_back requests are refused",
     requirement="A call_back whose request_number is absent, not a string or not E.164, or "
     "that names no user, is refused with result > 0 -- never a 5xx.",
+    needs={"calls"},
 )
-def test_explore_invalid(pbx: PbxApi) -> None:
-    pbx.call()  # a broken PBX might dial: only with known parties
+def test_explore_invalid(pbx: PbxApi, call_back_control: PlacedCall) -> None:
     broken = st.one_of(
         st.tuples(st.just("request_number"), st.one_of(st.just(DROP), JUNK, NOT_E164)),
         st.tuples(st.just("from_pin"), st.one_of(st.just(DROP), st.just(""), JUNK)),

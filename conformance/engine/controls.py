@@ -1,0 +1,516 @@
+"""Controls for the CRM-webhook role: what this CRM demonstrably accepts, established first.
+
+h2spec opens every case with a handshake, so that a failure is about the fault
+and not about something earlier. Before the first case the suite establishes,
+once per run (``CrmControls.establish``; DECISIONS D32-D35):
+
+* **the baseline** -- the simplest notification this CRM accepts: a ``new`` of
+  a fresh call, in the first reading (E4 timestamp, pins) and JSON spelling it
+  takes. Cases about signatures, headers, timing and lifecycle build on it,
+  never on a shape that only the content cases test;
+* **the oracle** -- how the suite tells whether the CRM *processed* a request it
+  should have refused: ``--crm-oracle`` (checked at start: a bad oracle is a
+  usage error), else the CRM's own lifecycle when it refuses notifications of
+  calls it never saw (then a correctly signed ``disconnected`` of the call is
+  accepted exactly when it holds the call), else none;
+* **the readings** of the pins and of ``is_record`` (engine/readings.py).
+
+A refusal case then sends its one fault on a fresh copy of the baseline, asks
+the oracle, and sends the control: the same notification, correctly signed, on
+another fresh call (``judge_refusal``). A refused control makes the case
+inconclusive (``skip``); a target that stops answering after the fault fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+import pytest
+
+from conformance.engine import readings
+from conformance.engine.client import Client, Exchange
+from conformance.engine.drivers import CrmWebhook, Target, unique_session
+from conformance.engine.readings import Reading
+from conformance.engine.settings import Settings
+from conformance.engine.verdict import Finding, Verdict, fail, finding, non_strict
+
+#: The session id the suite's calls are named after (the guide's example, А.2).
+SESSION_BASE = "76981273981237"
+#: The guide's example time (А.2), as Unix seconds.
+EXAMPLE_TIME = 1_511_753_600
+#: The spelling every case uses unless it is about spelling: Python's spacing, as the
+#: guide's 1.4.2 vector (a space after the colon), raw UTF-8.
+DEFAULT_SPELLING = "raw-utf8"
+#: Spellings tried when the default one is refused in every reading: the body
+#: written as a re-serialising receiver would write it (D32).
+OTHER_SPELLINGS = ("compact", "escaped-everything")
+
+RefusalKind = Literal["forgery", "key-holder", "reading", "content", "garbage"]
+
+
+def ok(ex: Exchange) -> bool:
+    return ex.status is not None and 200 <= ex.status < 300
+
+
+def crashed(ex: Exchange) -> bool:
+    """No answer, or a server error."""
+    return ex.status is None or ex.status >= 500
+
+
+def _result(ex: Exchange) -> Any:
+    """The answer's JSON ``result``, when it is a JSON object that has one."""
+    try:
+        doc = json.loads(ex.response_body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return doc.get("result") if isinstance(doc, dict) else None
+
+
+def _zero(value: Any) -> bool:
+    return (type(value) is int and value == 0) or value == "0"
+
+
+def says_refused(ex: Exchange, control: Exchange) -> bool:
+    """A 2xx whose JSON ``result`` is non-zero where the control's is zero: a refusal
+    in the API's own terms (А.3's answers). Any other difference proves nothing."""
+    mine, theirs = _result(ex), _result(control)
+    return _zero(theirs) and mine is not None and not _zero(mine) and not isinstance(mine, bool)
+
+
+def new_notification(shape: str, ts: str, pins: str | None) -> dict[str, Any]:
+    """A ``new`` of a fresh call (А.2): an incoming call as the guide's example, or an
+    internal one carrying both pins in reading ``pins``."""
+    doc: dict[str, Any] = {
+        "state": "new",
+        "type": shape,
+        "session_id": unique_session(SESSION_BASE),
+        "timestamp": readings.timestamp(EXAMPLE_TIME, ts),
+    }
+    if shape == "incoming":
+        doc.update(from_number="+74951234567", request_number="+74991234567")
+    else:
+        doc.update(from_number="user@domain.ru", request_number="sip:user2@domain.ru")
+        if pins is not None:
+            doc.update(from_pin=readings.pin(317, pins), request_pin=readings.pin(318, pins))
+    return doc
+
+
+def twin(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` on another fresh call: the same notification, its own session id."""
+    out = copy.deepcopy(doc)
+    out["session_id"] = unique_session(SESSION_BASE)
+    return out
+
+
+def ending(doc: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The ``disconnected`` of ``doc``'s call (a missed call: no connected), one second
+    later, with only the fields every notification carries, and ``extra``."""
+    out = {k: doc[k] for k in ("type", "session_id", "from_number", "request_number")}
+    stamp = doc["timestamp"]
+    seconds = EXAMPLE_TIME
+    if isinstance(stamp, int) or (isinstance(stamp, str) and stamp.isdigit()):
+        seconds = int(stamp)
+    ts_reading = _reading_of(stamp)
+    return {
+        "state": "disconnected",
+        **out,
+        "timestamp": readings.timestamp(seconds + 1, ts_reading),
+        **extra,
+    }
+
+
+def _reading_of(stamp: Any) -> str:
+    if isinstance(stamp, int):
+        return "unix-number"
+    if isinstance(stamp, str) and stamp.isdigit():
+        return "unix-string"
+    return "moscow-datetime"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The ``new`` this CRM accepted, and how it was written."""
+
+    doc: dict[str, Any]
+    shape: str
+    timestamp: str
+    pins: str | None
+    spelling: str
+
+    def fresh(self) -> dict[str, Any]:
+        """The baseline notification on a fresh call."""
+        return twin(self.doc)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shape": f"new of an {self.shape} call",
+            "timestamp": self.timestamp,
+            "pins": self.pins,
+            "spelling": self.spelling,
+            "case": "crm.sign.valid",
+        }
+
+
+class Oracle:
+    """Whether the CRM holds anything for a call: True, False, or None (cannot tell)."""
+
+    name = "none"
+
+    def held(self, crm: CrmWebhook, doc: dict[str, Any]) -> tuple[bool | None, Exchange]:
+        raise NotImplementedError
+
+
+class HttpOracle(Oracle):
+    """``--crm-oracle``: GET the template with ``{session_id}``; 2xx held, 404 not held."""
+
+    name = "explicit"
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+
+    def url(self, session_id: str) -> str:
+        return self.template.replace("{session_id}", quote(session_id, safe=""))
+
+    def held(self, crm: CrmWebhook, doc: dict[str, Any]) -> tuple[bool | None, Exchange]:
+        ex = crm.send("GET", self.url(str(doc["session_id"])), b"", [])
+        if ok(ex):
+            return True, ex
+        return (False if ex.status == 404 else None), ex
+
+
+class LifecycleOracle(Oracle):
+    """The CRM's own answers: it refuses a ``disconnected`` of a call it never saw and
+    accepts one of a call it holds, so a correctly signed ``disconnected`` tells."""
+
+    name = "lifecycle"
+
+    def held(self, crm: CrmWebhook, doc: dict[str, Any]) -> tuple[bool | None, Exchange]:
+        ex = crm.notify(ending(doc), crm.spelling, announce=False)
+        if ok(ex):
+            return True, ex
+        return (False if ex.status is not None and 400 <= ex.status < 500 else None), ex
+
+
+@dataclass
+class Probe:
+    """The exchanges and notes of one control, for the case that reports it."""
+
+    exchanges: list[Exchange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class CrmControls:
+    """Baseline, oracle and readings of one CRM, established once per run."""
+
+    def __init__(
+        self, client: Client, target: Target, settings: Settings, oracle: str | None = None
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.settings = settings
+        #: The oracle's URL template: ``--crm-oracle``, or the embedded reference's.
+        self.oracle_template = oracle
+        self.baseline: Baseline | None = None
+        #: Why no baseline could be established (crm.sign.valid's finding).
+        self.problem: Finding | None = None
+        #: Set when the baseline was accepted only in another spelling.
+        self.spelling_problem: Finding | None = None
+        self.oracle: Oracle | None = None
+        self.readings: dict[str, Reading] = {}
+        self.probes: dict[str, Probe] = {}
+        self._lock = threading.Lock()
+        self._done = False
+
+    # -- establishing ----------------------------------------------------------
+    def driver(self, probe: str) -> CrmWebhook:
+        p = self.probes.setdefault(probe, Probe())
+        return CrmWebhook(self.client, self.target, self.settings, p.exchanges, p.notes)
+
+    def establish(self) -> None:
+        """Baseline, then the oracle, then the readings; once, whoever asks first.
+
+        Raises ``pytest.UsageError`` when ``--crm-oracle`` does not tell an accepted
+        call from an unknown one.
+        """
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            self._baseline()
+            if self.baseline is None:
+                return
+            self._oracle()
+            self._readings()
+
+    def _baseline(self) -> None:
+        profile = self.settings.profile
+        stamps = readings.preferred("timestamp", profile)
+        candidates: list[tuple[str, str, str | None, str]] = [
+            ("incoming", ts, None, DEFAULT_SPELLING) for ts in stamps
+        ]
+        candidates += [
+            ("internal", stamps[0], pins, DEFAULT_SPELLING)
+            for pins in readings.preferred("pins", profile)
+        ]
+        candidates += [("incoming", stamps[0], None, s) for s in OTHER_SPELLINGS]
+        crm = self.driver("baseline")
+        refused: list[Exchange] = []
+        for shape, ts, pins, spelling in candidates:
+            doc = new_notification(shape, ts, pins)
+            ex = crm.notify(doc, spelling, announce=False)
+            if ok(ex):
+                self.baseline = Baseline(doc, shape, ts, pins, spelling)
+                break
+            refused.append(ex)
+            crm.note(f"not accepted: {shape} new, timestamp {ts}, pins {pins}, {spelling}")
+            if ex.status is None:
+                break  # no answer at all: further shapes cannot help
+        if self.baseline is None:
+            self.problem = fail(
+                "a correctly signed new of a fresh call accepted, in some reading of the guide "
+                "(1.4.2, А.2)",
+                f"every one of {len(refused)} refused; the last: {refused[-1].summary()} "
+                "(are --client-id/--client-key the CRM's, and does it receive at "
+                f"{crm.url}?)",
+                *refused,
+            )
+            return
+        if self.baseline.spelling != DEFAULT_SPELLING:
+            self.spelling_problem = fail(
+                "a correctly signed notification accepted in the spelling it was signed in",
+                f"refused in the guide's spacing ({refused[0].summary()}), accepted written "
+                f"{self.baseline.spelling}: the signature must cover the bytes as received "
+                "(1.4.2), not a re-serialisation",
+                refused[0],
+            )
+        b = self.baseline
+        crm.note(
+            f"baseline: new of an {b.shape} call, timestamp {b.timestamp}"
+            + (f", pins {b.pins}" if b.pins else "")
+            + f", spelling {b.spelling}"
+        )
+
+    def _oracle(self) -> None:
+        assert self.baseline is not None
+        crm = self.driver("baseline")
+        if self.oracle_template:
+            oracle = HttpOracle(self.oracle_template)
+            known, ex_known = oracle.held(crm, self.baseline.doc)
+            unknown, ex_unknown = oracle.held(crm, twin(self.baseline.doc))
+            if known is not True or unknown is not False:
+                raise pytest.UsageError(
+                    "--crm-oracle: it does not tell a call the CRM accepted from one it never "
+                    f"saw: GET {ex_known.url} (accepted) answered {_short(ex_known)}, "
+                    f"GET {ex_unknown.url} (never sent) answered {_short(ex_unknown)}; "
+                    "expected a 2xx, then a 404"
+                )
+            self.oracle = oracle
+            crm.note("oracle: --crm-oracle, checked with an accepted call and an unknown one")
+            return
+        lone = ending(twin(self.baseline.doc))
+        first = crm.notify(lone, self.spelling, announce=False)
+        if first.status is None or not 400 <= first.status < 500:
+            crm.note("oracle: none (a disconnected of a call the CRM never saw is not refused)")
+            return
+        call = twin(self.baseline.doc)
+        opened = crm.notify(call, self.spelling, announce=False)
+        closed = crm.notify(ending(call), self.spelling, announce=False)
+        if ok(opened) and ok(closed):
+            self.oracle = LifecycleOracle()
+            crm.note(
+                "oracle: the CRM's lifecycle (it refuses a disconnected of a call it never saw, "
+                f"{first.summary()}, and accepts one of a call it holds)"
+            )
+        else:
+            crm.note("oracle: none (a disconnected after its new was not accepted either)")
+
+    def _readings(self) -> None:
+        assert self.baseline is not None
+        profile = self.settings.profile
+        # timestamp: the baseline's search tried some; the rest are probed for the record
+        ts = Reading("timestamp", readings.preferred("timestamp", profile))
+        crm = self.driver("timestamp")
+        for reading in ts.tried:
+            ex = crm.notify(new_notification("incoming", reading, None), self.spelling)
+            ts.record(reading, ex)
+        if self.baseline.shape != "incoming":  # only another shape was accepted
+            ts.inconclusive = "no incoming new was accepted in any reading (crm.sign.valid)"
+        ts.used = self.baseline.timestamp
+        ts.exchanges = self.probes["timestamp"].exchanges
+        self.readings["timestamp"] = ts
+
+        pins = Reading("pins", readings.preferred("pins", profile))
+        crm = self.driver("pins")
+        stamp = self.baseline.timestamp
+        control = crm.notify(new_notification("internal", stamp, None), self.spelling)
+        for reading in pins.tried:
+            ex = crm.notify(new_notification("internal", stamp, reading), self.spelling)
+            pins.record(reading, ex)
+        if not ok(control):
+            pins.inconclusive = f"an internal new without pins was refused: {control.summary()}"
+            pins.used = pins.used or pins.tried[0]
+        pins.exchanges = self.probes["pins"].exchanges
+        self.readings["pins"] = pins
+
+        flag = Reading("is_record", readings.preferred("is_record", profile))
+        crm = self.driver("is_record")
+        reason = "Отбой вызывающего абонента"
+        call = self.baseline.fresh()
+        crm.notify(call, self.spelling, announce=False)
+        control = crm.notify(ending(call, disconnect_reason=reason), self.spelling, announce=False)
+        for reading in flag.tried:
+            call = self.baseline.fresh()
+            crm.notify(call, self.spelling, announce=False)
+            value = readings.is_record(True, reading)
+            end = ending(call, disconnect_reason=reason, is_record=value)
+            flag.record(reading, crm.notify(end, self.spelling, announce=False))
+        if not ok(control):
+            flag.inconclusive = f"a disconnected without is_record was refused: {control.summary()}"
+            flag.used = flag.used or flag.tried[0]
+        flag.exchanges = self.probes["is_record"].exchanges
+        self.readings["is_record"] = flag
+
+    # -- using -----------------------------------------------------------------
+    @property
+    def spelling(self) -> str:
+        return self.baseline.spelling if self.baseline else DEFAULT_SPELLING
+
+    def used(self) -> dict[str, str | None]:
+        return {name: r.used for name, r in self.readings.items()}
+
+    def adapt(self, doc: Any) -> Any:
+        """``doc`` (canonical shapes) in the readings this CRM takes."""
+        return readings.adapt(doc, self.used())
+
+    def require(self) -> Baseline:
+        """The baseline; the case skips, naming crm.sign.valid, when there is none."""
+        if self.baseline is None:
+            pytest.skip(
+                "no baseline: the CRM accepted no correctly signed notification "
+                "(crm.sign.valid says why)"
+            )
+        return self.baseline
+
+    def alive(self, crm: CrmWebhook) -> Exchange:
+        """Send the baseline again until it is accepted or ``--sut-timeout`` has passed."""
+        deadline = time.monotonic() + self.settings.sut_timeout
+        while True:
+            ex = crm.notify(self.require().fresh(), self.spelling, announce=False)
+            if ok(ex) or time.monotonic() >= deadline:
+                return ex
+            time.sleep(0.2)
+
+    def judge_refusal(
+        self,
+        crm: CrmWebhook,
+        faulted: Exchange,
+        doc: dict[str, Any],
+        *,
+        kind: RefusalKind,
+        what: str,
+        control_doc: dict[str, Any] | None = None,
+        send_control: Callable[[dict[str, Any]], Exchange] | None = None,
+    ) -> None:
+        """Grade ``faulted``: ``doc`` sent with one fault that should get it refused.
+
+        ``doc`` is the notification the fault was applied to (its session is the
+        one the oracle is asked about); the control is ``control_doc`` (default:
+        ``doc``) on another fresh call, correctly signed (``send_control``
+        overrides how it is sent). DECISIONS D4, D6, D13, D34.
+        """
+        held: bool | None = None
+        asked: Exchange | None = None
+        if self.oracle is not None and kind in ("forgery", "key-holder"):
+            held, asked = self.oracle.held(crm, doc)
+        if held is True:
+            verdict = Verdict.FAIL if kind == "forgery" else Verdict.NON_STRICT
+            how = (
+                "the oracle holds the call"
+                if isinstance(self.oracle, HttpOracle)
+                else "it then accepted the call's disconnected, which it refuses for calls "
+                "it never saw"
+            )
+            raise finding(
+                verdict,
+                f"{what}: not processed",
+                f"processed: {how} ({faulted.summary()})"
+                + ("" if kind == "forgery" else "; only the key holder can sign it (D6)"),
+                faulted,
+                *([asked] if asked else []),
+            )
+        twin_doc = twin(control_doc if control_doc is not None else doc)
+        control = (
+            send_control(twin_doc)
+            if send_control
+            else crm.notify(twin_doc, self.spelling, announce=False)
+        )
+        if not ok(control):
+            if crashed(faulted):
+                alive = self.alive(crm)
+                if not ok(alive):
+                    raise fail(
+                        "an answer to the next valid notification",
+                        f"stopped answering after {what} ({faulted.summary()}); the baseline "
+                        f"then got {alive.summary()}",
+                        faulted,
+                        alive,
+                    )
+            else:
+                pytest.skip(
+                    f"inconclusive: the control (the same notification, correctly signed, on "
+                    f"another fresh call) was not accepted: {control.summary()}"
+                )
+        self._grade(faulted, control, held, kind=kind, what=what)
+
+    def _grade(
+        self,
+        ex: Exchange,
+        control: Exchange,
+        held: bool | None,
+        *,
+        kind: RefusalKind,
+        what: str,
+    ) -> None:
+        status = ex.status
+        if kind == "content" and crashed(ex):
+            raise fail(f"no server error on {what} (a PBX may send it)", ex.summary(), ex)
+        if crashed(ex):
+            raise non_strict(
+                f"a 4xx for {what}",
+                f"{ex.summary()}: a server error on input no correct PBX sends"
+                + (", nothing processed (oracle)" if held is False else ""),
+                ex,
+            )
+        assert status is not None
+        if held is False or 400 <= status < 500:
+            return
+        if 300 <= status < 400:
+            raise non_strict(f"a 4xx for {what}", f"{ex.summary()}: a redirect", ex)
+        if says_refused(ex, control):
+            return
+        if kind == "forgery":
+            raise non_strict(
+                f"a visible refusal (4xx) of {what}",
+                f"acknowledged ({ex.summary()}); whether it was processed cannot be seen -- "
+                "answer 4xx so the PBX log shows the refusal (3.2.3), or give --crm-oracle",
+                ex,
+            )
+        if kind == "key-holder":
+            raise non_strict(
+                f"a refusal of {what}",
+                f"accepted ({ex.summary()}); only the key holder can sign it, so this is "
+                "lenient, not a breach (D6)",
+                ex,
+            )
+        raise non_strict(f"a 4xx for {what}", f"{ex.summary()}: acknowledged", ex)
+
+
+def _short(ex: Exchange) -> str:
+    return f"HTTP {ex.status}" if ex.status is not None else f"no answer ({ex.error})"
