@@ -27,7 +27,9 @@ def test_known_deviations_do_not_fail_the_run(tmp_path: Path) -> None:
         '[[known]]\nid = "crm.sign.empty"\nreason = "TICKET-1"\n',
     )
     with serving(SignatureOnlyIfPresent(CLIENT_ID, CLIENT_KEY, oracle=True)) as url:
-        run = run_suite(crm_args(url, *SELECT, *oracle(url), "--baseline", baseline), tmp_path / "r")
+        run = run_suite(
+            crm_args(url, *SELECT, *oracle(url), "--baseline", baseline), tmp_path / "r"
+        )
     assert run.returncode == 0, run.stdout
     cases = {c["id"]: c for c in run.results["cases"]}
     assert cases["crm.sign.missing"]["verdict"] == "fail"

@@ -1,8 +1,9 @@
 """Every check fires: each broken receiver of ``tests/faults/crm.py`` is graded ``fail``.
 
 Each fault is served on loopback and the real suite is run against it in a
-child process (the real command line, exit status and results.json). The
-reference receiver, served the same way, is the control: no ``fail`` at all.
+child process (the real command line, exit status and results.json), given the
+receiver's side-effect oracle unless the fault is one the wire alone must show.
+The reference receiver, served the same way, is the control: no ``fail`` at all.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conformance.reference.crm import ReferenceCrm
-from tests.faults.crm import FAULTS, OPTIONS, SOFT_FAULTS
-from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, crm_args, run_suite, serving
+from tests.faults.crm import FAULTS, OPTIONS, SOFT_FAULTS, WITHOUT_ORACLE, IsRecordStringOnly
+from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, crm_args, oracle, run_suite, serving
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,10 +23,17 @@ if TYPE_CHECKING:
 RunFault = Callable[[str], SuiteRun]
 
 
-def run_against(app: ReferenceCrm, options: Iterable[str], report_dir: Path) -> SuiteRun:
-    """The whole suite (``FAST``) against ``app`` served on 127.0.0.1."""
+def run_against(
+    app: ReferenceCrm, options: Iterable[str], report_dir: Path, *, with_oracle: bool = True
+) -> SuiteRun:
+    """The whole suite (``FAST``) against ``app`` served on 127.0.0.1, given its oracle."""
     with serving(app) as url:
-        return run_suite(crm_args(url, *options), report_dir)
+        extra = oracle(url) if with_oracle and app.oracle_path else ()
+        return run_suite(crm_args(url, *options, *extra), report_dir)
+
+
+def make(cls: type[ReferenceCrm]) -> ReferenceCrm:
+    return cls(CLIENT_ID, CLIENT_KEY, oracle=True)
 
 
 def explain(run: SuiteRun, cases: Iterable[str] = ()) -> str:
@@ -64,7 +72,10 @@ def run_fault(tmp_path_factory: pytest.TempPathFactory) -> RunFault:
         if name not in runs:
             cls, _ = FAULTS[name]
             runs[name] = run_against(
-                cls(CLIENT_ID, CLIENT_KEY), OPTIONS.get(name, ()), tmp_path_factory.mktemp(name)
+                make(cls),
+                OPTIONS.get(name, ()),
+                tmp_path_factory.mktemp(name),
+                with_oracle=name not in WITHOUT_ORACLE,
             )
         return runs[name]
 
@@ -83,9 +94,10 @@ def test_catalogue_is_complete() -> None:
 
 @pytest.mark.parametrize("profile", ["guide", "field"])
 def test_reference_has_no_failures(profile: str, tmp_path: Path) -> None:
-    run = run_against(ReferenceCrm(CLIENT_ID, CLIENT_KEY), ("--profile", profile), tmp_path)
+    run = run_against(make(ReferenceCrm), ("--profile", profile), tmp_path)
     assert run.with_verdict("fail") == set(), explain(run, run.base_ids("fail"))
     assert run.returncode == 0, explain(run)
+    assert run.results["controls"]["crm-webhook"]["oracle"] == "explicit"
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))
@@ -101,7 +113,7 @@ def test_fault_is_failed(name: str, run_fault: RunFault) -> None:
 @pytest.mark.parametrize("name", sorted(SOFT_FAULTS))
 def test_soft_fault_is_graded(name: str, tmp_path: Path) -> None:
     cls, options, expected = SOFT_FAULTS[name]
-    run = run_against(cls(CLIENT_ID, CLIENT_KEY), options, tmp_path)
+    run = run_against(make(cls), options, tmp_path)
     everything = set().union(*expected.values())
     for verdict, cases in expected.items():
         missed = cases - run.base_ids(verdict)
@@ -110,3 +122,18 @@ def test_soft_fault_is_graded(name: str, tmp_path: Path) -> None:
         )
     assert run.with_verdict("fail") == set(), explain(run, run.base_ids("fail"))
     assert run.returncode == 0, explain(run, everything)
+
+
+CONTENT_ONLY = ("crm.content.", "crm.field.")
+
+
+@pytest.mark.parametrize("profile", ["guide", "field"])
+def test_a_content_bug_is_not_blamed_on_signatures(profile: str, tmp_path: Path) -> None:
+    """A 500 on the guide's boolean is_record fails content cases only, under either profile:
+    the baseline carries no is_record, and the other cases write it as the CRM reads it."""
+    run = run_against(make(IsRecordStringOnly), ("--profile", profile), tmp_path)
+    failed = run.with_verdict("fail")
+    assert failed, explain(run)
+    assert all(case_id.startswith(CONTENT_ONLY) for case_id in failed), explain(run, failed)
+    assert not any(case_id.startswith("crm.field.") for case_id in failed), explain(run, failed)
+    assert run.results["readings"]["crm-webhook"]["is_record"]["used"] == "string"

@@ -12,11 +12,15 @@ from typing import TYPE_CHECKING
 from conformance.reference.crm import ReferenceCrm
 from tests.faults.different import (
     AcknowledgesAnything,
+    EmptyOkToEverything,
     GuideStrictCrm,
     HtmlRefusals,
+    IgnoresClientId,
+    LifecycleStrictCrm,
+    PathologicalCrashes,
     stdlib_receiver,
 )
-from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, crm_args, run_suite, serving
+from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, crm_args, oracle, run_suite, serving
 from tests.test_crm_faults import explain
 
 if TYPE_CHECKING:
@@ -25,9 +29,9 @@ if TYPE_CHECKING:
     from conformance.reference.server import WSGIApp
 
 
-def run_against(app: WSGIApp, tmp_path: Path) -> SuiteRun:
+def run_against(app: WSGIApp, tmp_path: Path, *, with_oracle: bool = False) -> SuiteRun:
     with serving(app) as url:
-        return run_suite(crm_args(url), tmp_path)
+        return run_suite(crm_args(url, *(oracle(url) if with_oracle else ())), tmp_path)
 
 
 def assert_no_failure(run: SuiteRun) -> None:
@@ -108,5 +112,78 @@ def test_acknowledges_anything_signed(tmp_path: Path) -> None:
             "crm.input.missing-required",
             "crm.input.wrong-value",
             "crm.input.explore-invalid",
+        },
+    )
+
+
+#: The refusal cases of forged notifications (rows of spec/mutations.py and the long body).
+FORGERIES = {
+    "crm.sign.missing",
+    "crm.sign.empty",
+    "crm.sign.altered",
+    "crm.sign.truncated",
+    "crm.sign.extended",
+    "crm.sign.wrong-key",
+    "crm.sign.wrong-order",
+    "crm.sign.body-altered",
+    "crm.sign.body-respaced",
+    "crm.sign.body-altered-tail",
+    "crm.sign.explore-invalid",
+    "crm.identity.none",
+}
+
+
+def test_200_with_an_empty_body_to_everything(tmp_path: Path) -> None:
+    """It discards forgeries but says 200 to them: nothing on the wire shows a refusal."""
+    run = run_against(EmptyOkToEverything(ReferenceCrm(CLIENT_ID, CLIENT_KEY)), tmp_path / "a")
+    assert_no_failure(run)
+    assert run.results["controls"]["crm-webhook"]["oracle"] == "none"
+    assert_graded(run, "non-strict", FORGERIES)
+    forged = next(c for c in run.results["cases"] if c["id"] == "crm.sign.missing")
+    assert "--crm-oracle" in forged["detail"]
+
+
+def test_200_with_an_empty_body_to_everything_with_an_oracle(tmp_path: Path) -> None:
+    """Given its oracle, the same receiver shows it processed none of them: pass."""
+    app = EmptyOkToEverything(ReferenceCrm(CLIENT_ID, CLIENT_KEY, oracle=True))
+    run = run_against(app, tmp_path, with_oracle=True)
+    assert_no_failure(run)
+    assert_graded(run, "pass", FORGERIES)
+
+
+def test_ignores_client_id(tmp_path: Path) -> None:
+    """What it accepts only the key holder can sign: non-strict, never fail (D6)."""
+    run = run_against(
+        IgnoresClientId(CLIENT_ID, CLIENT_KEY, oracle=True), tmp_path, with_oracle=True
+    )
+    assert_no_failure(run)
+    assert_graded(
+        run, "non-strict", {"crm.identity.missing", "crm.identity.empty", "crm.identity.foreign"}
+    )
+    assert_graded(run, "pass", {"crm.identity.none", "crm.identity.foreign-signed"})
+
+
+def test_strict_about_the_lifecycle(tmp_path: Path) -> None:
+    """409 to calls it never saw and to repeats: refusal cases are neither fooled nor failing."""
+    run = run_against(LifecycleStrictCrm(CLIENT_ID, CLIENT_KEY), tmp_path)
+    assert_no_failure(run)
+    assert run.results["controls"]["crm-webhook"]["oracle"] == "lifecycle"
+    assert_graded(run, "pass", FORGERIES)
+    assert_graded(run, "non-strict", {"crm.lifecycle.duplicate", "crm.lifecycle.out-of-order"})
+
+
+def test_server_errors_on_pathological_bodies(tmp_path: Path) -> None:
+    """A framework's unguarded parsing: non-strict on input no PBX sends, while it answers."""
+    run = run_against(PathologicalCrashes(CLIENT_ID, CLIENT_KEY), tmp_path)
+    assert_no_failure(run)
+    assert_graded(
+        run,
+        "non-strict",
+        {
+            "crm.input.deeply-nested",
+            "crm.input.invalid-utf8",
+            "crm.input.malformed-json",
+            "crm.input.empty-body",
+            "crm.input.non-object",
         },
     )

@@ -11,6 +11,10 @@ exits 1); ``OPTIONS`` holds the suite options a fault needs to show (a short
 profile makes the fault a failure). ``SOFT_FAULTS`` are faults the suite is
 designed to grade softer than ``fail`` (non-strict or info): they are asserted
 with that verdict, and the run exits 0.
+
+Every receiver here keeps the reference's side-effect oracle, and the suite is
+given it (``--crm-oracle``), except those in ``WITHOUT_ORACLE``: the faults the
+wire alone must show.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from conformance.reference.crm import Answer, BadNotification, ReferenceCrm
 from conformance.spec import signing
+from tests.faults.different import LifecycleStrictCrm
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request
@@ -120,6 +125,26 @@ class Cp1251Hash(ReferenceCrm):
         return _same(_sign(self.client_id, local, self._key), _received(request))
 
 
+class LifecycleStrictWithoutSignatureCheck(LifecycleStrictCrm):
+    """Checks no signature, but answers 409 to calls it never saw: a lone forgery is refused."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        return True
+
+
+class RecordsBeforeVerifying(ReferenceCrm):
+    """Records the notification, then checks the signature: forgeries get a 403, and are kept."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        try:
+            doc = self.parse(body)
+        except BadNotification:
+            doc = None
+        if isinstance(doc, dict) and not self.validate(doc):
+            self.record(doc)
+        return super().signature_ok(request, body)
+
+
 class TrimmedBody(ReferenceCrm):
     """Hashes the body with surrounding whitespace stripped (``trim($body)``)."""
 
@@ -147,18 +172,11 @@ class CaseSensitiveHeader(ReferenceCrm):
         return dict(raw).get(signing.CLIENT_ID_HEADER) == self.client_id
 
 
-class NoIdentityCheck(ReferenceCrm):
-    """Never compares X-Client-ID with its own: the signature alone decides."""
-
-    def identity_ok(self, request: Request) -> bool:
-        return True
-
-
 class GetCrashes(ReferenceCrm):
     """Answers a GET (a health probe, a browser) with a 500."""
 
     def handle(self, request: Request) -> Answer:
-        if request.method == "GET":
+        if request.method == "GET" and request.path == self.path:
             return Answer(500, "internal error: no body")
         return super().handle(request)
 
@@ -289,6 +307,27 @@ class E164Only(ReferenceCrm):
         return [f"{key} is not E.164" for key in bad] or super().validate(doc)
 
 
+class IsRecordStringOnly(ReferenceCrm):
+    """Reads ``(doc.get("is_record") or "").lower()``: the guide's boolean true gets a 500."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        self.last_flag = (doc.get("is_record") or "").lower() == "true"
+        return super().record(doc)
+
+
+class DiesAfterDeepNesting(ReferenceCrm):
+    """Loses its worker on a body nested too deeply, and answers 503 to everything after."""
+
+    def handle(self, request: Request) -> Answer:
+        if self.__dict__.get("dead"):
+            return Answer(503, "service unavailable")
+        answer = super().handle(request)
+        if "nests too deeply" in answer.message:
+            self.dead = True
+            return Answer(500, "internal error: RecursionError")
+        return answer
+
+
 class OptionalFieldCrashes(ReferenceCrm):
     """Reads ``doc["request_pin"]`` unconditionally: KeyError (500) when the field is absent."""
 
@@ -382,44 +421,31 @@ SIGN_REFUSAL = {
     "crm.sign.body-respaced",
     "crm.sign.explore-invalid",
 }
-#: Cases a receiver fails when it refuses correctly signed notifications.
-VALID_REFUSED = {
-    "crm.sign.valid",
-    "crm.sign.encoding",
-    "crm.sign.explore-valid",
-    "crm.content.state-type",
-    "crm.lifecycle.call",
-}
-
 FAULTS: dict[str, tuple[type[ReferenceCrm], set[str]]] = {
     "no-signature-check": (NoSignatureCheck, SIGN_REFUSAL),
-    "signature-only-if-present": (SignatureOnlyIfPresent, {"crm.sign.missing", "crm.sign.empty"}),
+    "signature-only-if-present": (
+        SignatureOnlyIfPresent,
+        {"crm.sign.missing", "crm.sign.empty"},
+    ),
     "prefix-comparison": (
         PrefixComparison,
         {"crm.sign.truncated", "crm.sign.empty", "crm.sign.missing"},
     ),
     "extended-signature-accepted": (ExtendedSignatureAccepted, {"crm.sign.extended"}),
     "reads-first-kilobytes": (ReadsFirstKilobytes, {"crm.sign.long-body"}),
-    "no-identity-check": (
-        NoIdentityCheck,
-        {"crm.identity.foreign", "crm.identity.missing", "crm.identity.empty"},
-    ),
-    "key-body-order": (KeyBodyOrder, VALID_REFUSED | {"crm.sign.wrong-order"}),
-    "reserialised-json": (ReserialisedJson, {"crm.sign.valid", "crm.sign.encoding"}),
+    # Refuses every correctly signed notification: no baseline; the cases built on it
+    # skip, and the content cases, which stand alone, fail.
+    "key-body-order": (KeyBodyOrder, {"crm.sign.valid", "crm.content.state-type"}),
+    # Python's json.dumps spaces like the baseline and escapes non-ASCII: only other
+    # spellings and Cyrillic show it.
+    "reserialised-json": (ReserialisedJson, {"crm.sign.encoding"}),
+    # PHP's compact re-encoding refuses the guide's spacing: the baseline is accepted
+    # only compact, which crm.sign.valid fails.
     "php-reencoded": (PhpReencoded, {"crm.sign.valid", "crm.sign.encoding"}),
-    "cp1251-hash": (Cp1251Hash, {"crm.sign.valid", "crm.sign.encoding", "crm.content.cyrillic"}),
+    "cp1251-hash": (Cp1251Hash, {"crm.sign.encoding", "crm.content.cyrillic"}),
     "trimmed-body": (TrimmedBody, {"crm.sign.encoding", "crm.content.guide-example"}),
-    "claimed-identity": (ClaimedIdentity, {"crm.identity.foreign-signed"}),
     "case-sensitive-header": (CaseSensitiveHeader, {"crm.headers.name-case"}),
-    "get-crashes": (GetCrashes, {"crm.input.wrong-method"}),
-    "malformed-json-crashes": (
-        MalformedJsonCrashes,
-        {"crm.input.malformed-json", "crm.input.empty-body"},
-    ),
-    "invalid-utf8-crashes": (InvalidUtf8Crashes, {"crm.input.invalid-utf8"}),
-    "deep-nesting-crashes": (DeepNestingCrashes, {"crm.input.deeply-nested"}),
-    "non-object-crashes": (NonObjectCrashes, {"crm.input.non-object"}),
-    "ascii-only": (AsciiOnly, {"crm.sign.valid", "crm.sign.encoding", "crm.content.cyrillic"}),
+    "ascii-only": (AsciiOnly, {"crm.sign.encoding", "crm.content.cyrillic"}),
     "required-field-crashes": (
         RequiredFieldCrashes,
         {"crm.input.missing-required", "crm.input.wrong-value", "crm.input.explore-invalid"},
@@ -439,7 +465,24 @@ FAULTS: dict[str, tuple[type[ReferenceCrm], set[str]]] = {
     ),
     "slow-receiver": (SlowReceiver, {"crm.sign.valid", "crm.timing.latency", "crm.timing.burst"}),
     "serialised-receiver": (SerialisedReceiver, {"crm.timing.burst"}),
+    # Without an oracle: a forged new is acknowledged, and the CRM then accepts the
+    # call's disconnected, which it refuses for calls it never saw (its lifecycle tells).
+    "lifecycle-strict-without-signature-check": (
+        LifecycleStrictWithoutSignatureCheck,
+        SIGN_REFUSAL,
+    ),
+    # Answers 403 to a forgery and keeps it: only the oracle shows it.
+    "records-before-verifying": (RecordsBeforeVerifying, SIGN_REFUSAL),
+    # The guide's own boolean: failed by the content cases only (asserted apart).
+    "is-record-string-only": (
+        IsRecordStringOnly,
+        {"crm.content.guide-example", "crm.content.state-type", "crm.content.explore"},
+    ),
+    "dies-after-deep-nesting": (DiesAfterDeepNesting, {"crm.input.deeply-nested"}),
 }
+
+#: Faults the suite must catch from the wire alone: run without --crm-oracle.
+WITHOUT_ORACLE = frozenset({"lifecycle-strict-without-signature-check"})
 
 #: Suite options a fault needs to show.
 OPTIONS: dict[str, tuple[str, ...]] = {
@@ -463,4 +506,24 @@ SOFT_FAULTS: dict[str, tuple[type[ReferenceCrm], tuple[str, ...], dict[str, set[
     "null-optional-refused": (NullOptionalRefused, (), {"info": {"crm.content.optional-null"}}),
     # The guide does not say a transfer repeats "connected" (А.2): non-strict.
     "transfer-refused": (TransferRefused, (), {"non-strict": {"crm.lifecycle.call"}}),
+    # Signed with the key over the id it claims: only the key holder can send that (D6).
+    "claimed-identity": (
+        ClaimedIdentity,
+        (),
+        {"non-strict": {"crm.identity.foreign-signed"}},
+    ),
+    # Input no PBX sends: a server error is non-strict while the CRM keeps answering (D13).
+    "get-crashes": (GetCrashes, (), {"non-strict": {"crm.input.wrong-method"}}),
+    "malformed-json-crashes": (
+        MalformedJsonCrashes,
+        (),
+        {"non-strict": {"crm.input.malformed-json", "crm.input.empty-body"}},
+    ),
+    "invalid-utf8-crashes": (InvalidUtf8Crashes, (), {"non-strict": {"crm.input.invalid-utf8"}}),
+    "deep-nesting-crashes": (
+        DeepNestingCrashes,
+        (),
+        {"non-strict": {"crm.input.deeply-nested"}},
+    ),
+    "non-object-crashes": (NonObjectCrashes, (), {"non-strict": {"crm.input.non-object"}}),
 }

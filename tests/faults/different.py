@@ -10,6 +10,19 @@
   (non-strict) but must not fail it.
 * ``AcknowledgesAnything`` -- checks identity and signature correctly, then
   acknowledges whatever the body holds; hiding bad input is non-strict only.
+* ``EmptyOkToEverything`` -- a correct receiver behind a handler that catches
+  every exception and answers 200 with an empty body to everything, forgeries
+  included (which it discards): the wire cannot show a refusal, so refusal
+  cases are non-strict without an oracle and pass with one.
+* ``IgnoresClientId`` -- never looks at X-Client-ID; verifies the signature
+  against its configured id and key. Only the key holder can make what it
+  accepts: non-strict, never fail.
+* ``LifecycleStrictCrm`` -- answers 409 to a notification of a call it never
+  saw and to a repeated one (its own reading of E12); the suite's refusal
+  cases must not be fooled by it, nor fail it.
+* ``PathologicalCrashes`` -- a framework's JSON parsing without guards: a 500
+  for deep nesting, non-object JSON, invalid UTF-8 and malformed JSON, input
+  no PBX sends; non-strict while it keeps answering.
 """
 
 from __future__ import annotations
@@ -271,3 +284,58 @@ class AcknowledgesAnything(ReferenceCrm):
         if not (self.identity_ok(request) and self.signature_ok(request, body)):
             return Answer(403, "bad identity or signature")
         return Answer(200, "ok")
+
+
+# -- (e) 200 with an empty body to everything ------------------------------------
+
+
+class EmptyOkToEverything:
+    """A correct receiver whose every call_events answer becomes 200 with an empty body."""
+
+    def __init__(self, inner: ReferenceCrm) -> None:
+        self.inner = inner
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if not environ.get("PATH_INFO", "").endswith("/call_events"):
+            return self.inner(environ, start_response)  # its oracle, if any, answers as it is
+        for _ in self.inner(environ, lambda *_a, **_k: lambda _data: None):
+            pass
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+
+
+# -- (f) X-Client-ID ignored -----------------------------------------------------
+
+
+class IgnoresClientId(ReferenceCrm):
+    """Never looks at X-Client-ID: the signature over its configured id and key decides."""
+
+    def identity_ok(self, request: Request) -> bool:
+        return True
+
+
+# -- (g) strict about the lifecycle ------------------------------------------------
+
+
+class LifecycleStrictCrm(ReferenceCrm):
+    """Answers 409 to a notification of a call it never saw, and to one it already has."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        states = self.sessions.get(doc["session_id"])
+        if doc["state"] != "new" and states is None:
+            return Answer(409, "unknown call")
+        if states is not None and str(doc["state"]) in states:
+            return Answer(409, "already recorded")
+        return super().record(doc)
+
+
+# -- (h) a framework's unguarded JSON parsing ----------------------------------------
+
+
+class PathologicalCrashes(ReferenceCrm):
+    """Parses with ``json.loads`` unguarded and assumes an object: 500 on pathological input."""
+
+    def parse(self, body: bytes) -> Any:
+        return dict(json.loads(body.decode("utf-8")))
