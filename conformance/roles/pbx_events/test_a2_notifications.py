@@ -186,9 +186,9 @@ def with_plus(doc: Any) -> dict[str, Any] | None:
     "events.schema",
     section="А.2",
     title="Notifications match Table А.2",
-    requirement="Each notification has the fields, types and values of Table А.2 (shapes seen "
-    "only in production, and E.164 numbers without their +, are non-strict under the guide "
-    "profile).",
+    requirement="Each notification has the fields, types and values of Table А.2 (E.164 "
+    "numbers without their +, and shapes seen only in production under the guide profile, "
+    "are non-strict).",
 )
 def test_schema(
     placed_calls: list[PlacedCall],
