@@ -856,7 +856,8 @@ SOFT_FAULTS: dict[str, Entry] = {
 #: order two of them (same second) and they arrived out of order, events.order says non-strict.
 ARRIVAL_ORDER = {"non-strict": frozenset({"events.order"})}
 
-#: Correct PBXs unlike the reference: no fail, and exactly the soft verdicts named here.
+#: Correct PBXs unlike the reference: no fail, and exactly the soft verdicts named here
+#: (besides those an entry's ``allow`` permits: verdicts that vary from run to run).
 DIFFERENT: dict[str, Entry] = {
     # The relay alone, rewriting nothing: what the wire faults add is their rewrite only.
     "relayed": Entry(Relay, {}, paths=(EVENTS,)),
