@@ -58,6 +58,23 @@ def test_transitions(states: tuple[lifecycle.State, ...], legal: bool) -> None:
     assert lifecycle.is_legal(states) is legal
 
 
+@pytest.mark.parametrize(
+    ("states", "legal"),
+    [
+        (("new", "connected", "disconnected"), True),
+        (("disconnected", "connected", "new"), True),  # the order is not judged
+        (("connected", "new", "connected", "disconnected"), True),
+        (("disconnected", "new"), True),
+        (("connected", "disconnected"), False),  # no new
+        (("new", "connected"), False),  # no disconnected
+        (("new", "new", "disconnected"), False),
+        (("new", "disconnected", "disconnected"), False),
+    ],
+)
+def test_legal_lives(states: tuple[lifecycle.State, ...], legal: bool) -> None:
+    assert lifecycle.is_legal_life(states) is legal
+
+
 def test_every_scenario_is_legal() -> None:
     assert all(lifecycle.is_legal(states) for states in lifecycle.SCENARIOS.values())
 

@@ -40,13 +40,26 @@ BASE = examples.value("call_events.disconnected")
     [
         ({}, True, True),
         ({"timestamp": 1511753600}, True, True),  # E4, the table's reading
-        ({"timestamp": "2020-05-12 10:46:56.725"}, False, True),  # production
+        # Production's Moscow time is spelled as a UTC time without a zone (E4 reading).
+        ({"timestamp": "2020-05-12 10:46:56.725"}, True, True),
+        ({"timestamp": "2017-11-27T03:33:20"}, True, True),  # UTC, the zone unwritten
+        ({"timestamp": "2017-11-27 03:33:20.5"}, True, True),
+        ({"timestamp": "2017-11-27T03:33:20+0300"}, True, True),
+        ({"timestamp": "2017-11-27/03:33:20"}, False, False),
+        ({"timestamp": "2017-11-27T24:00:00"}, False, False),
         ({"timestamp": "1511753600\n"}, False, False),  # ECMA '$'
         ({"request_pin": "201"}, False, True),
         ({"is_record": "true"}, False, True),
         ({"state": "calling"}, False, True),
         ({"state": "exploded"}, False, False),
         ({"from_number": "sip:111@test@domain.com"}, False, True),
+        # RFC 3261: URI parameters and one-label hosts (readings, not canonical).
+        ({"from_number": "sip:user@host.ru:5060;transport=udp"}, True, True),
+        ({"from_number": "sip:101@pbx;transport=tcp;lr"}, True, True),
+        ({"from_number": "user@localhost"}, True, True),
+        ({"from_number": "user@1pbx"}, False, False),  # a top label starts with a letter
+        ({"from_number": "user@pbx;"}, False, False),
+        ({"from_number": "74951234567"}, False, False),  # E.164 without +: graded apart
         ({"from_number": ""}, False, False),
         ({"session_id": ""}, False, False),
         ({"unknown_field": [1, 2]}, True, True),
@@ -62,7 +75,9 @@ def test_canonical_view_drops_second_readings_only() -> None:
     canonical = schemas.view("call_events", "guide", canonical=True)
     full = schemas.view("call_events", "guide")
     assert "anyOf" not in canonical["properties"]["timestamp"]
-    assert len(full["properties"]["timestamp"]["anyOf"]) == 3
+    assert len(full["properties"]["timestamp"]["anyOf"]) == 4
+    numbers = schemas.view("call_events", "guide", canonical=True)["$defs"]["number_or_uri"]
+    assert [alt["$ref"] for alt in numbers["anyOf"]] == ["#/$defs/e164", "#/$defs/sip_uri"]
     assert '"x-reading"' not in json.dumps(canonical)
     assert '"x-profile"' not in json.dumps(full)
     assert '"x-profile"' in json.dumps(schemas.view("call_events", "field"))

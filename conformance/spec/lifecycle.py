@@ -63,6 +63,16 @@ def is_legal(states: Sequence[State]) -> bool:
     return current == "disconnected"
 
 
+#: Where each state stands in a call's life: a state never follows one of higher rank.
+RANK: dict[State, int] = {"new": 0, "connected": 1, "disconnected": 2}
+
+
+def is_legal_life(states: Sequence[State]) -> bool:
+    """Whether ``states``, in some order, are a complete life of one call: one ``new``,
+    any number of ``connected`` and one ``disconnected`` (the order is not judged)."""
+    return is_legal(sorted(states, key=RANK.__getitem__))
+
+
 def carries(field: str, state: str, call_type: str) -> bool:
     """Whether a notification of ``state`` for a ``call_type`` call sets ``field`` (А.2)."""
     rule = schemas.only_for("call_events").get(field)

@@ -5,9 +5,11 @@ an ``anyOf`` carry annotations:
 
 * ``"x-profile": "field"`` -- a production shape from later editions (NOTES.md);
   part of the schema only under ``--profile field``.
-* ``"x-reading": "E4"`` -- the second reading of a contradiction in the guide.
-  Valid under every profile; left out of the *canonical* view, which is what
-  every reading of the guide accepts and what "must be accepted" cases send.
+* ``"x-reading": "E4"`` -- the second reading of a contradiction in the guide,
+  or (``"RFC 3261"``) a shape the guide does not exclude though its examples
+  never show it. Valid under every profile; left out of the *canonical* view,
+  which is what every reading of the guide accepts and what "must be accepted"
+  cases send.
 
 ``view(name, profile, canonical)`` returns the schema with the unwanted
 alternatives removed; nothing else is written twice.
