@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -25,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from conformance.engine import junit
 from conformance.engine.client import Exchange
 from conformance.reference.server import serve, status_line
 from conformance.report import curl, mark_signatures, render, reproduce, signature_matches, write
@@ -362,6 +364,36 @@ def test_write_puts_index_next_to_results(tmp_path: Path) -> None:
     written = (tmp_path / "latest" / "index.html").read_text(encoding="utf-8")
     assert written == render(doc)
     assert sorted(p.name for p in (tmp_path / "latest").iterdir()) == ["index.html"]
+
+
+# -- junit.xml -------------------------------------------------------------------
+
+
+def junit_of(cases: list[dict[str, Any]], fail_on: str = "fail") -> ET.Element:
+    doc = document(cases)
+    doc["settings"] = {"fail_on": fail_on}
+    return junit.build(doc).getroot()
+
+
+def test_junit_error_is_an_error_not_a_failure() -> None:
+    broken = case("x.broken", "error")
+    broken["detail"] = "AttributeError: 'NoneType' object has no attribute 'status'\nTraceback"
+    known = case("x.known", "error")
+    known["known"] = "listed in the baseline"
+    suite = junit_of([broken, known, case("y.fails", "fail"), case("z.ns", "non-strict")])
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "1", "2")
+    cases = {tc.get("name"): tc for tc in suite.iter("testcase")}
+    (error,) = cases["x.broken"].findall("error")
+    assert error.get("type") == "error"
+    assert error.get("message") == "AttributeError: 'NoneType' object has no attribute 'status'"
+    assert cases["x.broken"].find("failure") is None
+    assert cases["x.known"].find("error") is not None  # a baseline does not excuse it
+    assert cases["y.fails"].find("failure") is not None
+    assert cases["z.ns"].find("failure") is None
+    strict = junit_of([broken, case("z.ns", "non-strict")], fail_on="non-strict")
+    assert (strict.get("failures"), strict.get("errors")) == ("1", "1")
+    clean = junit_of([case("y.fails", "fail")])
+    assert clean.get("errors") == "0"
 
 
 # -- reproductions ---------------------------------------------------------------
