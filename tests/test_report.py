@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -25,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from conformance.engine import junit
 from conformance.engine.client import Exchange
 from conformance.reference.server import serve, status_line
 from conformance.report import curl, mark_signatures, render, reproduce, signature_matches, write
@@ -129,6 +131,37 @@ def hostile_document() -> dict[str, Any]:
     doc["profile"] = doc["session_tag"] = HOSTILE
     doc["roles"]["crm-webhook"]["url"] = "http://" + HOSTILE
     doc["roles"][HOSTILE] = {"url": HOSTILE, "embedded": True, "summary": {"fail": HOSTILE}}
+    doc["cases"].append(case("x." + HOSTILE, "error"))
+    doc["diagnoses"] = [
+        {
+            "id": HOSTILE,
+            "title": HOSTILE,
+            "section": HOSTILE,
+            "explanation": HOSTILE,
+            "fix": HOSTILE,
+            "cases": [HOSTILE, "a.pass"],
+            "isolated_by": HOSTILE,
+            "evidence": [
+                {"case": HOSTILE, "exchange": 0, "note": HOSTILE},
+                {"case": HOSTILE, "exchange": HOSTILE, "note": HOSTILE},
+            ],
+        },
+        HOSTILE,
+    ]
+    doc["readings"] = {
+        HOSTILE: {
+            HOSTILE: {
+                "used": HOSTILE,
+                "accepted": [HOSTILE],
+                "refused": {HOSTILE: HOSTILE},
+                "case": HOSTILE,
+            }
+        }
+    }
+    doc["controls"] = {
+        HOSTILE: {"baseline": {HOSTILE: HOSTILE, "case": HOSTILE}, "oracle": HOSTILE}
+    }
+    doc["deselected"] = {HOSTILE: 3}
     return doc
 
 
@@ -199,6 +232,10 @@ def test_hostile_text_is_escaped_everywhere() -> None:
     cases = page.all("article", "case")
     assert {c["data-case-id"] for c in cases} >= {HOSTILE}
     assert {c["data-verdict"] for c in cases} >= {HOSTILE}
+    (diagnosis,) = page.all("article", "diagnosis")
+    assert diagnosis["data-diagnosis-id"] == HOSTILE
+    # ... and every link still leads somewhere in the page
+    assert {a["href"][1:] for t, a in page.tags if t == "a"} <= page.ids()
 
 
 def test_page_loads_nothing_from_anywhere() -> None:
@@ -362,6 +399,182 @@ def test_write_puts_index_next_to_results(tmp_path: Path) -> None:
     written = (tmp_path / "latest" / "index.html").read_text(encoding="utf-8")
     assert written == render(doc)
     assert sorted(p.name for p in (tmp_path / "latest").iterdir()) == ["index.html"]
+
+
+def diagnosis(diagnosis_id: str, cases: list[str], **fields: Any) -> dict[str, Any]:
+    return {
+        "id": diagnosis_id,
+        "title": f"title of {diagnosis_id}",
+        "section": "1.4.2",
+        "explanation": f"explanation of {diagnosis_id}",
+        "fix": f"fix of {diagnosis_id}",
+        "cases": cases,
+        "isolated_by": cases[0],
+        "evidence": [],
+        **fields,
+    }
+
+
+def positions(page: Page) -> dict[str, int]:
+    """Where in the page each element id (first) and each case id (``case:<id>``) opens."""
+    out: dict[str, int] = {}
+    for n, (_, attrs) in enumerate(page.tags):
+        for key in (attrs.get("id"), "case:" + attrs.get("data-case-id", "")):
+            if key and key != "case:":
+                out.setdefault(key, n)
+    return out
+
+
+def test_diagnoses_come_first_and_lead_to_their_cases() -> None:
+    body = b"{}"
+    ex = [exchange("POST", "http://h/call_events", body, signed(body)) for _ in range(3)]
+    cases = [
+        case("crm.sign.encoding[raw-utf8]", "fail", exchanges=ex),
+        case("crm.content.a", "fail", section="А.2"),
+        case("crm.content.b", "pass", section="А.2"),
+    ]
+    doc = document(cases)
+    doc["diagnoses"] = [
+        diagnosis(
+            "reserialised-body:call_events",
+            ["crm.content.a", "crm.sign.encoding[raw-utf8]"],
+            isolated_by="crm.sign.encoding[raw-utf8]",
+            evidence=[
+                {"case": "crm.sign.encoding[raw-utf8]", "exchange": 2, "note": "refused, HTTP 403"},
+                {"case": "crm.gone", "exchange": 0, "note": "a case not in this report"},
+            ],
+        ),
+        diagnosis("same-answer:fail:0123abcd", ["crm.content.a"], section="9.9"),
+    ]
+    text = render(doc)
+    page = Page(text)
+    at = positions(page)
+    first_case = min(at["case:" + c["id"]] for c in cases)
+    assert at["diagnoses"] < at["matrix"] < first_case
+    cards = page.all("article", "diagnosis")
+    assert [c["data-diagnosis-id"] for c in cards] == [
+        "reserialised-body:call_events",
+        "same-answer:fail:0123abcd",
+    ]
+    assert [c["id"] for c in cards] == [
+        "diagnosis-reserialised-body-call-events",
+        "diagnosis-same-answer-fail-0123abcd",
+    ]
+    hrefs = [a["href"] for t, a in page.tags if t == "a"]
+    raw = report_html.dom_id("case", "crm.sign.encoding[raw-utf8]")
+    assert raw == "case-crm-sign-encoding-raw-utf8"
+    assert f"#{raw}__ex3" in hrefs  # the evidence: exchange 2, counted from 0, is #3
+    assert f"#{raw}" in hrefs  # isolated by, and explained
+    assert "#sec-1-4-2" in hrefs
+    assert {h[1:] for h in hrefs} <= page.ids()  # crm.gone and 9.9 are text, not links
+    assert "crm.gone" in text
+    assert "9.9" in text
+    assert "title of same-answer:fail:0123abcd" in text
+    assert "fix of reserialised-body:call_events" in text
+
+
+@pytest.mark.parametrize("diagnoses", [None, [], ["not a diagnosis"]])
+def test_no_diagnoses_no_section(diagnoses: Any) -> None:
+    doc = document([case("a", "fail")])
+    if diagnoses is not None:
+        doc["diagnoses"] = diagnoses
+    page = Page(render(doc))
+    assert "diagnoses" not in page.ids()
+    assert page.all("article", "diagnosis") == []
+
+
+def test_suite_errors_are_apart_from_the_target_verdicts() -> None:
+    cases = [case("x.broken", "error"), case("y.fails", "fail"), case("z.passes", "pass")]
+    text = render(document(cases))
+    page = Page(text)
+    at = positions(page)
+    assert at["diagnoses" if "diagnoses" in at else "suite-errors"] <= at["suite-errors"]
+    assert at["suite-errors"] < at["case:x.broken"] < at["matrix"]
+    assert at["cases"] < at["case:y.fails"] < at["case:z.passes"]
+    assert not at["cases"] < at["case:x.broken"] < at["guide-sections"]
+    (broken,) = (a for a in page.all("article", "case") if a["data-verdict"] == "error")
+    assert "v-error" in broken["class"].split()
+    totals = [a for a in page.all("button", "chip") if a.get("data-filter-verdict") == "error"]
+    assert len(totals) == 1
+    assert "error" in {a["value"] for t, a in page.tags if t == "option"}
+    assert [a for a in page.all("th") if a.get("class") == "v-error"]  # a matrix column
+    assert "<title>VATS conformance: 1 fail, 1 suite error</title>" in text
+    only_error = render(document([case("x.broken", "error"), case("z.passes", "pass")]))
+    assert "<title>VATS conformance: no failures, 1 suite error</title>" in only_error
+    clean = Page(render(document([case("y.fails", "fail")])))
+    assert "suite-errors" not in clean.ids()
+    assert not [a for a in clean.all("th") if a.get("class") == "v-error"]
+
+
+def test_readings_controls_and_deselected_cases_in_the_header() -> None:
+    doc = document([case("crm.reading.timestamp", "info"), case("crm.sign.valid", "pass")])
+    doc["readings"] = {
+        "crm-webhook": {
+            "timestamp": {
+                "used": "unix-string",
+                "accepted": ["unix-string", "unix-number"],
+                "refused": {"moscow-datetime": "HTTP 400 bad timestamp"},
+                "case": "crm.reading.timestamp",
+            }
+        },
+        "pbx-api": {"result_type": {"used": "string"}},
+    }
+    doc["controls"] = {
+        "crm-webhook": {
+            "baseline": {"shape": "guide", "spelling": "raw-utf8", "case": "crm.sign.valid"},
+            "oracle": "lifecycle",
+        },
+        "pbx-api": {"baseline": None, "oracle": "none"},
+    }
+    doc["deselected"] = {"needs --pbx-url": 12, "needs --destructive": 1}
+    text = render(doc)
+    page = Page(text)
+    at = positions(page)
+    assert at["readings"] < at["controls"] < at["matrix"]
+    header = text[: text.index("</header>")]
+    for shown in (
+        "unix-string, unix-number",
+        "<b>moscow-datetime</b> (HTTP 400 bad timestamp)",
+        "result_type",
+        "spelling <b>raw-utf8</b>",
+        "oracle <b>lifecycle</b>",
+        "<b>no baseline</b>",
+        "12 cases not run: needs --pbx-url",
+        "1 case not run: needs --destructive",
+    ):
+        assert shown in header, shown
+    hrefs = {a["href"] for t, a in page.tags if t == "a"}
+    assert {"#case-crm-reading-timestamp", "#case-crm-sign-valid"} <= hrefs
+
+
+# -- junit.xml -------------------------------------------------------------------
+
+
+def junit_of(cases: list[dict[str, Any]], fail_on: str = "fail") -> ET.Element:
+    doc = document(cases)
+    doc["settings"] = {"fail_on": fail_on}
+    return junit.build(doc).getroot()
+
+
+def test_junit_error_is_an_error_not_a_failure() -> None:
+    broken = case("x.broken", "error")
+    broken["detail"] = "AttributeError: 'NoneType' object has no attribute 'status'\nTraceback"
+    known = case("x.known", "error")
+    known["known"] = "listed in the baseline"
+    suite = junit_of([broken, known, case("y.fails", "fail"), case("z.ns", "non-strict")])
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "1", "2")
+    cases = {tc.get("name"): tc for tc in suite.iter("testcase")}
+    (error,) = cases["x.broken"].findall("error")
+    assert error.get("type") == "error"
+    assert error.get("message") == "AttributeError: 'NoneType' object has no attribute 'status'"
+    assert cases["x.broken"].find("failure") is None
+    assert cases["x.known"].find("error") is not None  # a baseline does not excuse it
+    assert cases["y.fails"].find("failure") is not None
+    assert cases["z.ns"].find("failure") is None
+    strict = junit_of([broken, case("z.ns", "non-strict")], fail_on="non-strict")
+    assert (strict.get("failures"), strict.get("errors")) == ("1", "1")
+    clean = junit_of([case("y.fails", "fail")])
+    assert clean.get("errors") == "0"
 
 
 # -- reproductions ---------------------------------------------------------------

@@ -7,14 +7,23 @@ and its Content-Security-Policy allows only its own script and style, by hash:
 even an injection that escaped the escaping could not run. The script only
 toggles visibility, sets text and copies text; it never parses HTML.
 
+The page opens with what explains the most: the diagnoses (``document["diagnoses"]``,
+engine/diagnose.py), then the cases in which the suite itself failed (verdict
+``error``, shown apart and never counted as the target's failures), then the
+matrix, the filters and every other case, failures first.
+
 Stable hooks for browser tests: cases are ``.case`` elements with
 ``data-case-id``, ``data-verdict``, ``data-section``, ``data-methods`` and
-``data-directions`` and an id ``case-<slug of the id>`` (a URL fragment that
-opens it); each has a ``.case-toggle`` button carrying
+``data-directions`` and an id ``case-<slug of the id>`` (``dom_id("case", id)``, a
+URL fragment that opens it); each has a ``.case-toggle`` button carrying
 ``aria-expanded``; wire logs are ``.exchange`` blocks with ``data-method`` and
-``data-direction``; the filters are ``#filter-method``, ``#filter-direction``,
-``#filter-verdict``, ``#filter-section`` and ``#search``; section blocks are
-``.guide-section`` with ids ``sec-1-4-2``, ``sec-A-2`` (``section_anchor``).
+``data-direction`` and ids ``<case element id>__ex<n>`` (n from 1); the filters
+are ``#filter-method``, ``#filter-direction``, ``#filter-verdict``,
+``#filter-section`` and ``#search``; section blocks are ``.guide-section`` with
+ids ``sec-1-4-2``, ``sec-A-2`` (``section_anchor``). Diagnoses are
+``.diagnosis`` elements with ``data-diagnosis-id`` inside ``#diagnoses``; the
+cases with verdict ``error`` are in ``#suite-errors``, the others in ``#cases``;
+the header holds ``#readings`` and ``#controls`` when results.json has them.
 """
 
 from __future__ import annotations
@@ -34,8 +43,11 @@ from urllib.parse import urlsplit
 
 from conformance.report import curl
 
-#: Verdicts in the order the page lists cases: the worst first.
-VERDICTS = ("fail", "non-strict", "info", "skip", "pass")
+#: The suite's own fault (an unexpected exception in a case): never the target's fail.
+ERROR = "error"
+#: Verdicts in the order the page lists them: the suite's errors (in their own
+#: section), then the target's, the worst first.
+VERDICTS = (ERROR, "fail", "non-strict", "info", "skip", "pass")
 #: Cases whose every exchange gets a curl reproduction.
 REPRODUCED = frozenset({"fail", "non-strict"})
 #: The guide's methods (3.1.3), named by the last segment of their URL (1.3).
@@ -243,12 +255,19 @@ def render(document: Mapping[str, Any]) -> str:
     client_id = _s(_map(document.get("target")).get("client_id"))
     summary = _totals(cases)
     sections = sorted({section_key(_s(c.get("section"))) for c in cases}, key=_section_order)
-    ids = _DomIds()
-    worst = ", ".join(f"{summary[v]} {v}" for v in VERDICTS[:2] if summary.get(v))
-    title = f"VATS conformance: {worst or 'no failures'}"
+    ids = _DomIds("case")
+    placed = [(c, ids.make(_s(c.get("id")))) for c in cases]
+    links = _Links(placed, sections)
+    worst = ", ".join(f"{summary[v]} {v}" for v in ("fail", "non-strict") if summary.get(v))
+    errors = f"{summary[ERROR]} suite error{'s' if summary[ERROR] != 1 else ''}"
+    title = "VATS conformance: " + ", ".join(
+        [worst or "no failures", *([errors] if summary[ERROR] else [])]
+    )
     body = "\n".join(
         [
-            _header(document, summary),
+            _header(document, summary, links),
+            _diagnoses(document.get("diagnoses"), links),
+            _suite_errors([(c, d) for c, d in placed if c.get("verdict") == ERROR], client_id),
             _matrix(cases, sections),
             _filters(sections),
             '<section id="cases" aria-label="Cases">',
@@ -260,7 +279,7 @@ def render(document: Mapping[str, Any]) -> str:
             ' <button type="button" id="expand-all">expand all</button>'
             ' <button type="button" id="collapse-all">collapse all</button></p>',
             '<p id="no-match" hidden>No case matches the filters.</p>',
-            *(_case(c, ids.make(_s(c.get("id"))), client_id) for c in cases),
+            *(_case(c, d, client_id) for c, d in placed if c.get("verdict") != ERROR),
             "</section>",
             _section_blocks(cases, sections),
         ]
@@ -288,24 +307,67 @@ def write(document: Mapping[str, Any], report_dir: Path) -> None:
     os.replace(partial, target)
 
 
-class _DomIds:
-    """Element ids from case ids: readable, unique, safe in a URL fragment.
+def slug(text: str) -> str:
+    """``text`` in letters, digits and ``-``: ``crm.sign.altered[x]`` -> ``crm-sign-altered-x``."""
+    return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-")
 
-    ``case-<slug>`` holds letters, digits and ``-`` only, so the ids derived from
-    it (``__body``, ``__ex<n>``, ``__ex<n>__curl``) never meet another case's.
+
+def dom_id(prefix: str, source_id: str) -> str:
+    """The element id of a case (prefix ``case``) or diagnosis, before de-duplication."""
+    return f"{prefix}-{slug(source_id) or prefix}"
+
+
+class _DomIds:
+    """Element ids from case (or diagnosis) ids: readable, unique, safe in a URL fragment.
+
+    ``<prefix>-<slug>`` holds letters, digits and ``-`` only, so the ids derived
+    from it (``__body``, ``__ex<n>``, ``__ex<n>__curl``) never meet another's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
         self._used: set[str] = set()
 
-    def make(self, case_id: str) -> str:
-        slug = re.sub(r"[^A-Za-z0-9-]+", "-", case_id).strip("-") or "case"
-        dom_id, n = f"case-{slug}", 1
-        while dom_id in self._used:
+    def make(self, source_id: str) -> str:
+        base = dom_id(self._prefix, source_id)
+        made, n = base, 1
+        while made in self._used:
             n += 1
-            dom_id = f"case-{slug}-{n}"
-        self._used.add(dom_id)
-        return dom_id
+            made = f"{base}-{n}"
+        self._used.add(made)
+        return made
+
+
+class _Links:
+    """Links into the page: to a case, one of its exchanges, a section block; text if absent."""
+
+    def __init__(self, placed: list[tuple[Mapping[str, Any], str]], sections: list[str]) -> None:
+        self._cases: dict[str, tuple[str, list[bool]]] = {}
+        for case, element in placed:
+            shown = [isinstance(e, Mapping) for e in case.get("exchanges") or []]
+            self._cases.setdefault(_s(case.get("id")), (element, shown))
+        self._sections = set(sections)
+
+    def case(self, case_id: Any) -> str:
+        known = self._cases.get(_s(case_id))
+        code = f'<code class="case-ref">{esc(case_id)}</code>'
+        return f'<a href="#{known[0]}">{code}</a>' if known else code
+
+    def exchange(self, case_id: Any, index: Any) -> str:
+        """``case #n``, linked to the exchange's block: ``index`` counts from 0 (results.json)."""
+        known = self._cases.get(_s(case_id))
+        if known is None or not isinstance(index, int) or not 0 <= index < len(known[1]):
+            return self.case(case_id)
+        element, shown = known
+        if not shown[index]:
+            return self.case(case_id)
+        n = sum(shown[: index + 1])
+        return f'<a href="#{element}__ex{n}"><code class="case-ref">{esc(case_id)}</code> #{n}</a>'
+
+    def section(self, section: Any) -> str:
+        key = section_key(_s(section))
+        text = esc(section_heading(key))
+        return f'<a href="#{section_anchor(key)}">{text}</a>' if key in self._sections else text
 
 
 def _totals(cases: list[Mapping[str, Any]]) -> dict[str, int]:
@@ -325,7 +387,7 @@ def _chip(verdict: str, count: int, **data: str) -> str:
     return f'<span class="{cls}{empty}"><b>{count}</b> {esc(verdict)}</span>'
 
 
-def _header(document: Mapping[str, Any], summary: dict[str, int]) -> str:
+def _header(document: Mapping[str, Any], summary: dict[str, int], links: _Links) -> str:
     suite = _map(document.get("suite"))
     roles = _map(document.get("roles"))
     rows = []
@@ -368,21 +430,142 @@ def _header(document: Mapping[str, Any], summary: dict[str, int]) -> str:
     ]
     facts_html = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in facts)
     totals = " ".join(_chip(v, summary[v], filter_verdict=v) for v in VERDICTS)
+    deselected = _map(document.get("deselected"))
+    not_run = "".join(
+        f'<p class="deselected">{esc(n)} case{"s" if n != 1 else ""} not run: {esc(why)}</p>'
+        for why, n in deselected.items()
+    )
     return (
         '<header class="top">\n<h1>VATS Integration API conformance</h1>\n'
         f'<table class="targets">{"".join(rows)}</table>\n'
         f'<dl class="facts">{facts_html}</dl>\n'
-        f'<p class="totals" aria-label="Verdict totals">{totals}</p>\n</header>'
+        + _readings(_map(document.get("readings")), links)
+        + _controls(_map(document.get("controls")), links)
+        + not_run
+        + f'<p class="totals" aria-label="Verdict totals">{totals}</p>\n</header>'
+    )
+
+
+def _listed(value: Any) -> str:
+    """A reading's value(s) as escaped text: one, a list, or ``reading: why`` pairs."""
+    if isinstance(value, Mapping):
+        return "; ".join(f"<b>{esc(k)}</b> ({esc(visible(_s(v)))})" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(esc(v) for v in value)
+    return esc(value)
+
+
+def _readings(readings: Mapping[str, Any], links: _Links) -> str:
+    """Which reading of each open question the target was seen to take, per role."""
+    rows = [
+        f'<tr><td>{esc(role)}</td><th scope="row">{esc(dimension)}</th>'
+        f"<td>{_listed(seen.get('used'))}</td><td>{_listed(seen.get('accepted'))}</td>"
+        f"<td>{_listed(seen.get('refused'))}</td>"
+        f"<td>{links.case(seen['case']) if seen.get('case') else ''}</td></tr>"
+        for role, dimensions in readings.items()
+        for dimension, seen in _map(dimensions).items()
+        if isinstance(seen, Mapping)
+    ]
+    if not rows:
+        return ""
+    return (
+        '<table class="readings" id="readings"><caption>Readings the target takes where the '
+        "guide allows several</caption><thead><tr><th>role</th><th>of</th><th>used</th>"
+        "<th>accepted</th><th>refused</th><th>case</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>\n"
+    )
+
+
+def _controls(controls: Mapping[str, Any], links: _Links) -> str:
+    """Per role: the baseline request every variation departs from, and the oracle used."""
+    items = []
+    for role, control in controls.items():
+        info = _map(control)
+        baseline = info.get("baseline")
+        if isinstance(baseline, Mapping):
+            parts = [f"{esc(k)} <b>{esc(v)}</b>" for k, v in baseline.items() if k != "case"]
+            case = f" ({links.case(baseline['case'])})" if baseline.get("case") else ""
+            shown = f"baseline {', '.join(parts)}{case}"
+        else:
+            shown = "<b>no baseline</b>"
+        oracle = f"; oracle <b>{esc(info['oracle'])}</b>" if info.get("oracle") else ""
+        items.append(f"<li>{esc(role)}: {shown}{oracle}</li>")
+    return f'<ul class="controls" id="controls">{"".join(items)}</ul>\n' if items else ""
+
+
+def _diagnoses(diagnoses: Any, links: _Links) -> str:
+    """One card per diagnosis (engine/diagnose.py), the one explaining the most first."""
+    found = [d for d in diagnoses or [] if isinstance(d, Mapping)]
+    if not found:
+        return ""
+    ids = _DomIds("diagnosis")
+    cards = [_diagnosis(d, ids.make(_s(d.get("id"))), links) for d in found]
+    return (
+        '<section id="diagnoses" class="diagnoses" aria-label="Diagnoses">\n<h2>Diagnoses</h2>\n'
+        '<p class="muted">Root causes the recorded exchanges show, each behind several cases '
+        "below; the one explaining the most first.</p>\n" + "\n".join(cards) + "\n</section>"
+    )
+
+
+def _diagnosis(d: Mapping[str, Any], element: str, links: _Links) -> str:
+    def text(key: str) -> str:
+        return esc(visible(_s(d.get(key))))
+
+    explained = [c for c in d.get("cases") or [] if isinstance(c, str)]
+    n = len(explained)
+    cases = f"{n} case{'s' if n != 1 else ''}"
+    evidence = [e for e in d.get("evidence") or [] if isinstance(e, Mapping)]
+    notes = [
+        f"<li>{links.exchange(e.get('case'), e.get('exchange'))}: {esc(visible(_s(e.get('note'))))}"
+        "</li>"
+        for e in evidence
+    ]
+    parts = [
+        f'<article class="diagnosis" id="{element}" data-diagnosis-id="{esc(d.get("id"))}">',
+        f'<h3 class="diag-title">{text("title")}</h3>',
+        f'<p class="diag-meta"><span class="diag-section">§ {links.section(d.get("section"))}'
+        f"</span> · explains {cases}</p>",
+        f'<p class="diag-explanation">{text("explanation")}</p>',
+        f'<p class="diag-fix"><b>Fix:</b> {text("fix")}</p>',
+    ]
+    if d.get("isolated_by"):
+        parts.append(
+            f'<p class="diag-isolated">Shown most directly by {links.case(d["isolated_by"])}</p>'
+        )
+    if notes:
+        parts.append(f'<ul class="diag-evidence">{"".join(notes)}</ul>')
+    parts.append(
+        f'<details class="diag-cases"{" open" if n <= 5 else ""}><summary>The {cases} it '
+        f"explains</summary><ul>{''.join(f'<li>{links.case(c)}</li>' for c in explained)}</ul>"
+        "</details></article>"
+    )
+    return "".join(parts)
+
+
+def _suite_errors(errors: list[tuple[Mapping[str, Any], str]], client_id: str) -> str:
+    """The cases in which the suite itself failed: apart, not the target's failures."""
+    if not errors:
+        return ""
+    return (
+        '<section id="suite-errors" class="suite-errors" aria-label="Suite errors">\n'
+        f'<h2>Suite errors <span class="chip v-error"><b>{len(errors)}</b> error</span></h2>\n'
+        "<p>The suite itself failed in these cases (an unexpected exception in the suite, not "
+        "an answer of the target). They say nothing about the target and are never counted "
+        "as its failures; please report them with their detail.</p>\n"
+        + "\n".join(_case(c, d, client_id) for c, d in errors)
+        + "\n</section>"
     )
 
 
 def _matrix(cases: list[Mapping[str, Any]], sections: list[str]) -> str:
     counts = Counter((section_key(_s(c.get("section"))), _s(c.get("verdict"))) for c in cases)
-    head = "".join(f'<th scope="col" class="v-{v}">{v}</th>' for v in VERDICTS)
+    errors = any(c.get("verdict") == ERROR for c in cases)
+    columns = [v for v in VERDICTS if v != ERROR or errors]
+    head = "".join(f'<th scope="col" class="v-{v}">{v}</th>' for v in columns)
     rows = []
     for section in sections:
         cells = []
-        for v in VERDICTS:
+        for v in columns:
             n = counts.get((section, v), 0)
             if n:
                 cells.append(
@@ -391,14 +574,15 @@ def _matrix(cases: list[Mapping[str, Any]], sections: list[str]) -> str:
                 )
             else:
                 cells.append('<td class="zero">·</td>')
-        total = sum(counts.get((section, v), 0) for v in VERDICTS)
+        total = sum(counts.get((section, v), 0) for v in columns)
         rows.append(
             f'<tr><th scope="row"><a href="#{section_anchor(section)}">'
             f"{esc(section_heading(section))}</a></th>{''.join(cells)}<td>{total}</td></tr>"
         )
     return (
-        '<section class="matrix-wrap" aria-label="Sections and verdicts">\n<h2>Guide sections × '
-        'verdicts</h2>\n<table class="matrix"><thead><tr><th scope="col">section</th>'
+        '<section class="matrix-wrap" id="matrix" aria-label="Sections and verdicts">\n'
+        "<h2>Guide sections × verdicts</h2>\n"
+        '<table class="matrix"><thead><tr><th scope="col">section</th>'
         f'{head}<th scope="col">cases</th></tr></thead>\n<tbody>{"".join(rows)}</tbody></table>\n'
         "</section>"
     )
@@ -607,8 +791,8 @@ def _section_blocks(cases: list[Mapping[str, Any]], sections: list[str]) -> str:
             "</p></section>"
         )
     return (
-        '<section class="sections" aria-label="Guide sections">\n<h2>Sections of the guide '
-        "(Интеграционный API, руководство пользователя, 2017)</h2>\n"
+        '<section class="sections" id="guide-sections" aria-label="Guide sections">\n'
+        "<h2>Sections of the guide (Интеграционный API, руководство пользователя, 2017)</h2>\n"
         + "\n".join(blocks)
         + "\n</section>"
     )
@@ -618,10 +802,11 @@ def _section_blocks(cases: list[Mapping[str, Any]], sections: list[str]) -> str:
 
 CSS = """
 :root{--fg:#1d232a;--muted:#66707a;--bg:#fff;--panel:#f5f7f9;--line:#dde2e7;--code:#f0f3f6;
---fail:#c62828;--non-strict:#d35400;--info:#1565c0;--skip:#757575;--pass:#2e7d32;--link:#0b5cad}
+--fail:#c62828;--non-strict:#d35400;--info:#1565c0;--skip:#757575;--pass:#2e7d32;--link:#0b5cad;
+--error:#7b1fa2}
 @media (prefers-color-scheme:dark){:root{--fg:#e3e7eb;--muted:#9aa4ae;--bg:#15191d;--panel:#1d2328;
 --line:#323a42;--code:#20272d;--fail:#ef5350;--non-strict:#ff9800;--info:#64b5f6;--skip:#a0a0a0;
---pass:#66bb6a;--link:#7cb7ff}}
+--pass:#66bb6a;--link:#7cb7ff;--error:#ce93d8}}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
 body{margin:0;padding:0 1.5rem 4rem;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
@@ -645,6 +830,7 @@ border-radius:999px;padding:.05rem .6rem;background:transparent;font-size:13px}
 .chip.zero{opacity:.45}
 .v-fail{color:var(--fail)}.v-non-strict{color:var(--non-strict)}.v-info{color:var(--info)}
 .v-skip{color:var(--skip)}.v-pass{color:var(--pass)}.v-unknown{color:var(--muted)}
+.v-error{color:var(--error)}
 .matrix{border-collapse:collapse;min-width:50%}
 .matrix th,.matrix td{border-bottom:1px solid var(--line);padding:.25rem .6rem;text-align:center}
 .matrix th[scope=row]{text-align:left;font-weight:normal}
@@ -708,6 +894,22 @@ padding:.1rem .6rem}
 .sec-sub{margin:0 0 .3rem;color:var(--muted)}
 .show-section{border:1px solid var(--line);background:var(--panel);border-radius:6px;font-size:12px}
 .case{scroll-margin-top:5rem}
+table.readings{border-collapse:collapse;margin:.4rem 0;font-size:13px}
+table.readings caption{text-align:left;color:var(--muted);padding-bottom:.2rem}
+table.readings th,table.readings td{text-align:left;padding:.1rem .8rem .1rem 0;
+vertical-align:top;border-bottom:1px solid var(--line)}
+.controls{margin:.3rem 0;padding-left:1.2rem;font-size:13px}
+.deselected{margin:.2rem 0;color:var(--muted);font-size:13px}
+.diagnosis{border:1px solid var(--line);border-left:4px solid var(--fail);border-radius:6px;
+padding:.6rem .9rem;margin:.6rem 0;scroll-margin-top:5rem}
+.diag-title{font-size:1.05rem}
+.diag-meta,.diag-isolated{margin:.2rem 0;color:var(--muted);font-size:13px}
+.diag-explanation{margin:.4rem 0}.diag-fix{margin:.4rem 0}
+.diag-evidence{margin:.3rem 0;padding-left:1.2rem;font-size:13px;overflow-wrap:anywhere}
+.diag-cases summary{cursor:pointer;font-size:13px;color:var(--muted)}
+.diag-cases ul{columns:2 22rem;font-size:13px;margin:.3rem 0}
+.suite-errors{border:1px solid var(--error);border-radius:6px;padding:.2rem .9rem .6rem;
+margin:1rem 0}
 @media (max-width:760px){.case-toggle{grid-template-columns:5.5rem 1fr}
 .case-line,.case-count{display:none}}
 """
