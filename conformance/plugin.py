@@ -54,6 +54,8 @@ class Run:
         self.deselected: Counter[str] = Counter()
         #: role -> dimension -> what the target took (results.json "readings").
         self.readings: dict[str, dict[str, Any]] = {}
+        #: Root causes the run's exchanges show (report/diagnose.py), for the summary.
+        self.diagnoses: list[dict[str, Any]] = []
 
     def http(self, s: Settings) -> Client:
         """The run's one HTTP client (thread-safe), made on first use."""
@@ -679,6 +681,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for role, dims in sorted(run.readings.items()):
         taken = ", ".join(f"{d} {v.get('used')}" for d, v in sorted(dims.items()))
         terminalreporter.write_line(f"readings ({role}): {taken}")
+    for d in run.diagnoses:
+        terminalreporter.write_line(
+            results.redact(
+                f"DIAGNOSIS {d['title']} ({len(d['cases'])} case(s); see {d['isolated_by']}): "
+                f"{d['fix']}",
+                s.secrets,
+            )
+        )
     if s.baseline:
         known = sum(1 for r in run.results if r.known)
         stale = [r.case_id for r in run.results if r.stale]
@@ -761,6 +771,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         }
     report.mark_signatures(document, s.client_id, s.client_key)
     document = results.redact_tree(document, s.secrets)
+    run.diagnoses = document["diagnoses"] = report.diagnose(document)
     try:
         results.write(s.report_dir / "results.json", document, s.secrets)
         junit.write(s.report_dir / "junit.xml", document)

@@ -16,6 +16,9 @@ import pytest
 from conformance.reference.crm import ReferenceCrm
 from tests.support import CLIENT_ID, CLIENT_KEY, ROOT, crm_args, run_suite, serving
 
+#: A PBX with credentials, as far as the options go (nothing listens there).
+A_PBX = ("--pbx-url", "http://127.0.0.1:8090", "--client-id", "A", "--client-key", "B")
+
 BAD_OPTIONS = [
     (["--profile", "nope"], "--profile: expected one of guide, field, got 'nope'"),
     (["--sut-timeout", "soon"], "--sut-timeout: expected a number, got 'soon'"),
@@ -38,6 +41,18 @@ BAD_OPTIONS = [
     (["--call-to", "84951234567"], "--call-to: expected an E.164 number"),
     (["--from-sipuri", "nobody"], "--from-sipuri: expected a SIP-URI"),
     (["--pbx-ca", "/nonexistent/ca.pem"], "--pbx-ca: cannot load"),
+    (
+        ["--crm-oracle", "http://127.0.0.1:1/oracle"],
+        "--crm-oracle: expected a URL with {session_id}",
+    ),
+    (["--crm-oracle", "oracle/{session_id}"], "--crm-oracle: expected an http:// or https:// URL"),
+    (["--no-calls", "--crm-url", "x"], "--crm-url: expected an http:// or https:// URL"),
+    (
+        [*A_PBX],
+        "--pbx-url: placing a call rings real phones, so the suite must be told whom to ring: "
+        "give --from-pin (or --from-sipuri) and --call-to, or --no-calls",
+    ),
+    ([*A_PBX, "--from-pin", "101"], "--pbx-url: placing a call rings real phones"),
 ]
 
 

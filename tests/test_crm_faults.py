@@ -137,3 +137,30 @@ def test_a_content_bug_is_not_blamed_on_signatures(profile: str, tmp_path: Path)
     assert all(case_id.startswith(CONTENT_ONLY) for case_id in failed), explain(run, failed)
     assert not any(case_id.startswith("crm.field.") for case_id in failed), explain(run, failed)
     assert run.results["readings"]["crm-webhook"]["is_record"]["used"] == "string"
+
+
+#: Faults whose root cause a diagnosis names: fault -> (diagnosis id, the case that isolates it).
+DIAGNOSED = {
+    "is-record-string-only": ("field-shape:call_events:is_record:boolean", "crm.reading.is-record"),
+    "php-reencoded": ("reserialised-body:call_events", None),
+    "cp1251-hash": ("reserialised-body:call_events", None),
+    "reserialised-json": ("reserialised-body:call_events", None),
+    "key-body-order": ("no-baseline:crm-webhook", "crm.sign.valid"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIAGNOSED))
+def test_the_root_cause_is_diagnosed(name: str, run_fault: RunFault) -> None:
+    """One diagnosis names the cause; the cases it explains include every failing one of
+    the fault's named cases (results.json "diagnoses")."""
+    run = run_fault(name)
+    wanted, isolating = DIAGNOSED[name]
+    diagnoses = {d["id"]: d for d in run.results["diagnoses"]}
+    assert wanted in diagnoses, sorted(diagnoses)
+    found = diagnoses[wanted]
+    if isolating:
+        assert found["isolated_by"] == isolating, found
+    failing = {c for c in run.with_verdict("fail") if c.split("[")[0] in FAULTS[name][1]}
+    assert failing <= set(found["cases"]), (failing - set(found["cases"]), found)
+    assert found["fix"]
+    assert found["section"]

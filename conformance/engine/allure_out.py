@@ -26,6 +26,8 @@ SEVERITY = {
     Verdict.INFO: allure.severity_level.MINOR,
     Verdict.PASS: allure.severity_level.TRIVIAL,
     Verdict.SKIP: allure.severity_level.TRIVIAL,
+    # The suite's own fault: Allure shows the exception as "broken", apart from failures.
+    Verdict.ERROR: allure.severity_level.NORMAL,
 }
 METHODS = ("call_events", "call_back", "get_record")
 

@@ -4,12 +4,14 @@
 redacted), ``html.write(document, report_dir)`` writes it; ``curl.reproduce``
 turns one recorded exchange into a shell command that sends it again, computing
 the signature from ``$VATS_CLIENT_ID``/``$VATS_CLIENT_KEY`` so that the key is
-never part of the report.
+never part of the report; ``diagnose`` reads the root causes a run's exchanges
+show (results.json ``diagnoses``, shown first in the page).
 """
 
 from __future__ import annotations
 
 from conformance.report.curl import mark_signatures, reproduce, signature_matches
+from conformance.report.diagnose import diagnose
 from conformance.report.html import render, write
 
-__all__ = ["mark_signatures", "render", "reproduce", "signature_matches", "write"]
+__all__ = ["diagnose", "mark_signatures", "render", "reproduce", "signature_matches", "write"]

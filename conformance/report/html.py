@@ -8,7 +8,7 @@ even an injection that escaped the escaping could not run. The script only
 toggles visibility, sets text and copies text; it never parses HTML.
 
 The page opens with what explains the most: the diagnoses (``document["diagnoses"]``,
-engine/diagnose.py), then the cases in which the suite itself failed (verdict
+report/diagnose.py), then the cases in which the suite itself failed (verdict
 ``error``, shown apart and never counted as the target's failures), then the
 matrix, the filters and every other case, failures first.
 
@@ -494,7 +494,7 @@ def _controls(controls: Mapping[str, Any], links: _Links) -> str:
 
 
 def _diagnoses(diagnoses: Any, links: _Links) -> str:
-    """One card per diagnosis (engine/diagnose.py), the one explaining the most first."""
+    """One card per diagnosis (report/diagnose.py), the one explaining the most first."""
     found = [d for d in diagnoses or [] if isinstance(d, Mapping)]
     if not found:
         return ""

@@ -28,7 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.engine.jsonfeatures import (
+from conformance.report.curl import body_bytes
+from conformance.report.html import method_of, section_key
+from conformance.report.jsonfeatures import (
     Feature,
     differences,
     feature_id,
@@ -37,8 +39,6 @@ from conformance.engine.jsonfeatures import (
     shape,
     spelling,
 )
-from conformance.report.curl import body_bytes
-from conformance.report.html import method_of, section_key
 
 #: Verdicts a diagnosis explains (``error`` is the suite's own fault).
 EXPLAINABLE = frozenset({"fail", "non-strict", "info"})
@@ -266,7 +266,17 @@ def _spellings(samples: Sequence[Sample]) -> tuple[set[tuple[str, int]], list[di
         forged = _forged_answers(samples, method).most_common(1)
         hashed = [p for p in mine if forged and p.refused.answer == forged[0][0]]
         ok = [spelt[id(s)] for s in valid if s.method == method and s.ok]
-        found += [_spelling_diagnosis(method, hashed, ok, hashed=True)]
+        # Correctly signed requests answered like a wrong signature, with no accepted twin:
+        # once re-serialising is shown, the same cause (named apart, as likely).
+        alike = frozenset(
+            s.case
+            for s in valid
+            if hashed
+            and s.method == method
+            and s.answer == forged[0][0]
+            and s.verdict in EXPLAINABLE
+        )
+        found += [_spelling_diagnosis(method, hashed, ok, hashed=True, alike=alike)]
         found += [
             _spelling_diagnosis(method, [p for p in mine if p not in hashed], ok, hashed=False)
         ]
@@ -297,7 +307,12 @@ def _contrast(pairs: Sequence[Pair], accepted: Sequence[Mapping[str, str]]) -> s
 
 
 def _spelling_diagnosis(
-    method: str, pairs: list[Pair], accepted: list[dict[str, str]], *, hashed: bool
+    method: str,
+    pairs: list[Pair],
+    accepted: list[dict[str, str]],
+    *,
+    hashed: bool,
+    alike: frozenset[str] = frozenset(),
 ) -> dict[str, Any] | None:
     ranked = sorted(
         (p for p in pairs if p.refused.verdict in EXPLAINABLE),
@@ -325,6 +340,8 @@ def _spelling_diagnosis(
         f"they have and no accepted request has: {_contrast(pairs, accepted)}. The answer "
         "depends on how the JSON is written, not on what it says"
     )
+    direct = {p.refused.case for p in ranked}
+    likely = sorted(alike - direct)
     if hashed:
         explanation = (
             f"{said}, and it is the answer most wrongly signed requests got: the signature is "
@@ -332,6 +349,12 @@ def _spelling_diagnosis(
             "re-encoded) instead of the bytes that arrived. 1.4.2 has the receiver recompute "
             "the signature of each request it receives, over the JSON data it carries (1.4.1)."
         )
+        if likely:
+            explanation += (
+                f" {len(likely)} more case(s) sent correctly signed {_noun(method)} that got "
+                "the same answer with no accepted copy to compare; the same cause is likely "
+                f"({', '.join(likely[:5])}{', ...' if len(likely) > 5 else ''})."
+            )
         title, section = f"Re-serialises the body before hashing ({method})", "1.4.2"
         fix = "hash the raw bytes of the body as received, before parsing JSON (1.4.2)"
     else:
@@ -348,7 +371,7 @@ def _spelling_diagnosis(
         "section": section,
         "explanation": explanation,
         "fix": fix,
-        "cases": sorted({p.refused.case for p in ranked}),
+        "cases": sorted(direct | set(likely)),
         "isolated_by": top.refused.case,
         "evidence": evidence,
     }
