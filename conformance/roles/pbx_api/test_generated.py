@@ -107,7 +107,7 @@ def test_explore_get_record(pbx: PbxApi) -> None:
             transport_ = "post"  # a query string holds only text
         ex = pbx.get_record(value, transport=transport_)
         if ex.status == 405:
-            return  # a transport the PBX does not serve (E5): pbx.get-record.transport says
+            return  # a transport the PBX does not serve (E5): pbx.reading.get-record says
         answers.refused(ex, "url", why=f"no call has session_id {value!r}")
 
     pbx.explore(st.tuples(ids, st.sampled_from(["post", "get"])), check)
