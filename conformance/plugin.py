@@ -236,7 +236,7 @@ def _start_listener(host: str, port: int) -> Listener:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     s = config.stash[SETTINGS]
-    embedded = "embedded reference {} on 127.0.0.1" if s.embedded else "none given: skipped"
+    embedded = "embedded reference {} on 127.0.0.1" if s.embedded else "none given: not run"
     crm = s.crm_url or embedded.format("CRM")
     pbx = s.pbx_url or embedded.format("PBX emulator")
     listen = f"{s.listen[0]}:{s.listen[1]}" if s.listen else "none (--listen not given)"

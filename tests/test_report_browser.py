@@ -1,7 +1,7 @@
 """index.html in a real browser: Debian's headless Chromium, driven by Selenium.
 
-The report of a run against a CRM that skips signature checks is opened from
-disk; filters, search and expansion must work and nothing may be loaded from
+The report of a run against a CRM that skips signature checks (given its
+side-effect oracle, which shows the forgeries processed) is opened from disk; filters, search and expansion must work and nothing may be loaded from
 anywhere but the file itself. `.ci/run` installs chromium and chromium-driver;
 elsewhere the test skips when they are missing (never in CI).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.crm import NoSignatureCheck
-from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, crm_args, run_suite, serving
+from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, crm_args, oracle, run_suite, serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -38,8 +38,8 @@ from selenium.webdriver.support.ui import Select  # noqa: E402
 def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteRun]:
     """The run's report; the broken CRM stays up so that reproductions can reach it."""
     out = tmp_path_factory.mktemp("report")
-    with serving(NoSignatureCheck(CLIENT_ID, CLIENT_KEY)) as url:
-        run = run_suite(crm_args(url, "-k", "crm_webhook"), out)
+    with serving(NoSignatureCheck(CLIENT_ID, CLIENT_KEY, oracle=True)) as url:
+        run = run_suite(crm_args(url, *oracle(url), "-k", "crm_webhook"), out)
         assert run.returncode == 1, run.stdout[-2000:]
         yield run
 

@@ -454,7 +454,8 @@ def _shape_diagnosis(
         fix = f"accept {noun} in which {' and '.join(phrases)} (Table {section})"
     else:
         fix = (
-            f"answer {noun} in which {' and '.join(phrases)} with a 2xx, in time (Table {section})"
+            f"handle {noun} in which {' and '.join(phrases)} without a server error, and "
+            f"answer them with a 2xx in time (Table {section})"
         )
     return {
         "id": f"field-shape:{method}:" + "+".join(feature_id(f) for f in common),

@@ -483,7 +483,11 @@ def _controls(controls: Mapping[str, Any], links: _Links) -> str:
         info = _map(control)
         baseline = info.get("baseline")
         if isinstance(baseline, Mapping):
-            parts = [f"{esc(k)} <b>{esc(v)}</b>" for k, v in baseline.items() if k != "case"]
+            parts = [
+                f"{esc(k)} <b>{esc(v)}</b>"
+                for k, v in baseline.items()
+                if k != "case" and v not in (None, "")
+            ]
             case = f" ({links.case(baseline['case'])})" if baseline.get("case") else ""
             shown = f"baseline {', '.join(parts)}{case}"
         else:
