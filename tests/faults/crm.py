@@ -492,6 +492,8 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "slow-receiver": ("--sut-timeout", "0.05"),
     # 20 calls at once queue for 20 x 20 ms, twice the timeout; one at a time fits.
     "serialised-receiver": ("--sut-timeout", "0.2"),
+    # Dead after its case, it would make every later case wait out its liveness probe.
+    "dies-after-deep-nesting": ("-k", "deep_nesting"),
 }
 
 #: Faults graded softer than fail: name -> (class, suite options, verdict -> cases).
