@@ -7,9 +7,10 @@ Registered by the repository's ``conftest.py``. It only acts on items marked
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from conformance import __version__, report
 from conformance.engine import allure_out, answers, junit, results, settings
-from conformance.engine.calls import PlacedCall, await_calls, fetch_link, place
+from conformance.engine.calls import Lines, PlacedCall, await_calls, fetch_link, place
 from conformance.engine.client import Client, Exchange
 from conformance.engine.controls import CrmControls
 from conformance.engine.drivers import RUN_TAG, CrmWebhook, PbxApi, Target
@@ -56,6 +57,24 @@ class Run:
         self.readings: dict[str, dict[str, Any]] = {}
         #: Root causes the run's exchanges show (report/diagnose.py), for the summary.
         self.diagnoses: list[dict[str, Any]] = []
+        self.lines: Lines | None = None
+
+    def pbx(
+        self,
+        client: Client,
+        target: Target,
+        s: Settings,
+        log: list[Exchange] | None = None,
+        notes: list[str] | None = None,
+    ) -> PbxApi:
+        """A driver for the PBX; its call_backs wait for the calls placed before to end."""
+        if self.lines is None:
+            self.lines = Lines(self.listener, s.events_timeout)
+        driver = PbxApi(
+            client, target, s, [] if log is None else log, [] if notes is None else notes
+        )
+        driver.lines = self.lines
+        return driver
 
     def http(self, s: Settings) -> Client:
         """The run's one HTTP client (thread-safe), made on first use."""
@@ -348,16 +367,26 @@ def listener(pbx_target: Target, pytestconfig: pytest.Config) -> Iterator[Listen
         run.listener.stop()
 
 
+PbxFactory = Callable[..., PbxApi]
+
+
 @pytest.fixture(scope="session")
-def call_back_answers(
-    http_client: Client, pbx_target: Target, vats_settings: Settings
-) -> list[PlacedCall]:
+def pbx_driver(
+    http_client: Client, pbx_target: Target, vats_settings: Settings, pytestconfig: pytest.Config
+) -> PbxFactory:
+    """``pbx_driver(log=None, notes=None)``: a driver for the PBX under test (Run.pbx)."""
+    run = pytestconfig.stash[RUN]
+    return functools.partial(run.pbx, http_client, pbx_target, vats_settings)
+
+
+@pytest.fixture(scope="session")
+def call_back_answers(pbx_driver: PbxFactory) -> list[PlacedCall]:
     """The first shared call, placed through ``call_back`` once per run (D25).
 
     Against a real PBX each call rings a real phone, so the run places as few
     as it can and shares them: the answer cases judge this one's answer.
     """
-    pbx = PbxApi(http_client, pbx_target, vats_settings, [], [])
+    pbx = pbx_driver()
     calls = place(pbx, [pbx.call()])
     answers.note_success(answers.parse(calls[0].answer), "session_id")
     return calls
@@ -367,8 +396,7 @@ def call_back_answers(
 def placed_calls(
     call_back_answers: list[PlacedCall],
     listener: Listener,
-    http_client: Client,
-    pbx_target: Target,
+    pbx_driver: PbxFactory,
     vats_settings: Settings,
 ) -> list[PlacedCall]:
     """The shared calls, with every notification each caused (until ``--events-timeout``).
@@ -381,7 +409,7 @@ def placed_calls(
     calls = list(call_back_answers)
     await_calls(listener, calls, s.events_timeout)
     if s.from_pin is not None and s.from_sipuri is not None:
-        pbx = PbxApi(http_client, pbx_target, s, [], [])
+        pbx = pbx_driver()
         second = place(pbx, [pbx.call(via="sipuri")])
         await_calls(listener, second, s.events_timeout)
         calls += second
@@ -411,9 +439,12 @@ def recorded_call(placed_calls: list[PlacedCall]) -> PlacedCall:
 
 
 @pytest.fixture(scope="session")
-def call_back_control(call_back_answers: list[PlacedCall]) -> PlacedCall:
+def call_back_control(
+    call_back_answers: list[PlacedCall],
+) -> PlacedCall:
     """The shared call, as the control of every call_back refusal (D34): the same
-    request, correctly signed, was carried out. Cases skip when it was not."""
+    request, correctly signed, was carried out. Cases skip when it was not. (With a
+    listener every call_back waits until the calls before it ended: ``Lines``.)"""
     call = call_back_answers[0]
     if not call.ok:
         pytest.skip(
@@ -426,14 +457,13 @@ def call_back_control(call_back_answers: list[PlacedCall]) -> PlacedCall:
 @pytest.fixture(scope="session")
 def get_record_transports(
     recorded_call: PlacedCall,
-    http_client: Client,
-    pbx_target: Target,
+    pbx_driver: PbxFactory,
     vats_settings: Settings,
     run_readings: dict[str, dict[str, Any]],
 ) -> Reading:
     """Which transports of get_record the PBX serves (E5), probed once with the recorded
     call; ``used`` is the one the run uses (POST, GET with a query, GET with JSON)."""
-    pbx = PbxApi(http_client, pbx_target, vats_settings, [], [])
+    pbx = pbx_driver()
     reading = Reading("get_record", PbxApi.TRANSPORTS)
     assert recorded_call.session_id is not None
     url, _ = fetch_link(pbx, recorded_call.session_id, wait=vats_settings.events_timeout)
@@ -470,18 +500,12 @@ def crm(crm_controls: CrmControls, wire_log: list[Exchange], case_notes: list[st
     """The CRM, spoken to in the spelling and readings it takes (its controls)."""
     c = crm_controls
     driver = CrmWebhook(c.client, c.target, c.settings, wire_log, case_notes)
-    return driver.use(c.spelling, c.adapt)
+    return driver.use(c.spelling, c.adapt, c.dead)
 
 
 @pytest.fixture
-def pbx(
-    http_client: Client,
-    pbx_target: Target,
-    vats_settings: Settings,
-    wire_log: list[Exchange],
-    case_notes: list[str],
-) -> PbxApi:
-    return PbxApi(http_client, pbx_target, vats_settings, wire_log, case_notes)
+def pbx(pbx_driver: PbxFactory, wire_log: list[Exchange], case_notes: list[str]) -> PbxApi:
+    return pbx_driver(wire_log, case_notes)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -527,9 +551,10 @@ def _judge(call: pytest.CallInfo[None]) -> tuple[Verdict, str, list[Any]]:
         return Verdict.SKIP, str(getattr(exc, "msg", exc)), []
     where = call.excinfo.traceback[-1] if call.excinfo.traceback else None
     place = f" ({where.path}:{where.lineno + 1})" if where is not None else ""
+    notes = "".join(f"\n{note}" for note in getattr(exc, "__notes__", []))
     return (
         Verdict.ERROR,
-        f"suite error, not a finding about the target: {type(exc).__name__}: {exc}{place}",
+        f"suite error, not a finding about the target: {type(exc).__name__}: {exc}{place}{notes}",
         [],
     )
 

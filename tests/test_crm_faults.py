@@ -164,3 +164,11 @@ def test_the_root_cause_is_diagnosed(name: str, run_fault: RunFault) -> None:
     assert failing <= set(found["cases"]), (failing - set(found["cases"]), found)
     assert found["fix"]
     assert found["section"]
+
+
+def test_a_crm_that_stops_answering_is_failed_once(run_fault: RunFault) -> None:
+    """The case whose fault killed it fails; later cases prove nothing and say why."""
+    run = run_fault("dies-after-deep-nesting")
+    assert run.with_verdict("fail") == {"crm.input.deeply-nested"}, explain(run)
+    later = [c for c in run.results["cases"] if "stopped answering after" in c["detail"]]
+    assert any(c["verdict"] == "skip" for c in later), explain(run)

@@ -17,7 +17,12 @@ from tests.faults.different import (
     HtmlRefusals,
     IgnoresClientId,
     LifecycleStrictCrm,
+    LifecycleStrictForIncoming,
+    NumberTimestampOnly,
     PathologicalCrashes,
+    QueuedCrm,
+    ReplayWindowCrm,
+    WarmingUpCrm,
     stdlib_receiver,
 )
 from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, crm_args, oracle, run_suite, serving
@@ -187,3 +192,42 @@ def test_server_errors_on_pathological_bodies(tmp_path: Path) -> None:
             "crm.input.non-object",
         },
     )
+
+
+def test_replay_protection(tmp_path: Path) -> None:
+    """It refuses notifications dated a day away: the suite's calls are dated now."""
+    run = run_against(ReplayWindowCrm(CLIENT_ID, CLIENT_KEY), tmp_path)
+    assert_no_failure(run)
+    assert run.results["controls"]["crm-webhook"]["baseline"] is not None
+
+
+def test_a_queue_behind_the_webhook(tmp_path: Path) -> None:
+    """202 at once, recorded a moment later: the oracle is waited for, not declared broken."""
+    run = run_against(QueuedCrm(CLIENT_ID, CLIENT_KEY, oracle=True), tmp_path, with_oracle=True)
+    assert_no_failure(run)
+    assert run.results["controls"]["crm-webhook"]["oracle"] == "explicit"
+    assert_graded(run, "pass", {"crm.sign.missing", "crm.sign.altered"})
+
+
+def test_a_proxy_warming_up(tmp_path: Path) -> None:
+    """502 to the first requests: the baseline is sent again, and found in the guide's spacing."""
+    run = run_against(WarmingUpCrm(CLIENT_ID, CLIENT_KEY), tmp_path)
+    assert_no_failure(run)
+    assert run.verdicts()["crm.sign.valid"] == "pass"
+    assert run.results["controls"]["crm-webhook"]["baseline"]["spelling"] == "raw-utf8"
+
+
+def test_lifecycle_strict_for_incoming_calls_only(tmp_path: Path) -> None:
+    """Its lifecycle tells for incoming calls only: no forgery of another kind is failed
+    for what the lifecycle cannot tell."""
+    run = run_against(LifecycleStrictForIncoming(CLIENT_ID, CLIENT_KEY), tmp_path)
+    assert_no_failure(run)
+    assert run.results["controls"]["crm-webhook"]["oracle"] == "lifecycle"
+
+
+def test_the_tables_timestamp_only(tmp_path: Path) -> None:
+    """A JSON-number timestamp only (E4, the table's reading): the run writes it so; only the
+    guide's own examples, sent byte for byte with a string, are refused -- and failed."""
+    run = run_against(NumberTimestampOnly(CLIENT_ID, CLIENT_KEY), tmp_path)
+    assert run.results["readings"]["crm-webhook"]["timestamp"]["used"] == "unix-number"
+    assert run.base_ids("fail") == {"crm.content.guide-example"}, explain(run, run.base_ids("fail"))

@@ -78,7 +78,7 @@ def serving_pbx(entry: Entry) -> Iterator[tuple[str, str]]:
         relay = serve(entry.piece(external, CLIENT_KEY))
         external = relay.url
     try:
-        pbx = build(entry.piece, entry.settings)
+        pbx = build(entry.piece, entry.settings, entry.scenario)
         listening = pbx.start("127.0.0.1", 0, 0)
         try:
             pbx.registry.create({**CLIENT, "external_address": external, **entry.client})

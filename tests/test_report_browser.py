@@ -1,7 +1,8 @@
 """index.html in a real browser: Debian's headless Chromium, driven by Selenium.
 
 The report of a run against a CRM that skips signature checks (given its
-side-effect oracle, which shows the forgeries processed) is opened from disk; filters, search and expansion must work and nothing may be loaded from
+side-effect oracle, which shows the forgeries processed) is opened from disk;
+filters, search and expansion must work and nothing may be loaded from
 anywhere but the file itself. `.ci/run` installs chromium and chromium-driver;
 elsewhere the test skips when they are missing (never in CI).
 """

@@ -7,6 +7,7 @@ what arrived with other ids) and the pbx-events cases judge it.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ from conformance.engine.listener import Listener, Received
 #: ``GRACE_MAX_S``) for notifications delivered out of order.
 GRACE_SHARE = 0.1
 GRACE_MAX_S = 0.5
+#: After a call's ``disconnected``, this long before the next ``call_back`` (``Lines``).
+LINE_GRACE_S = 0.1
 
 
 @dataclass
@@ -57,6 +60,37 @@ class PlacedCall:
     def describe(self) -> str:
         states = ", ".join(str(n.state) for n in self.notifications) or "none"
         return f"call {self.session_id} ({', '.join(sorted(self.request))}): states {states}"
+
+
+class Lines:
+    """The calls the suite placed and has not seen end: the next ``call_back`` waits.
+
+    While the user is still in a call a PBX may refuse another ``call_back`` as
+    busy -- a forged one as readily as a correct one. So with a listener, every
+    ``call_back`` is sent only once the calls placed before have ended
+    (``disconnected`` arrived), or ``--events-timeout`` passed (a call that never
+    ends is waited for once). Without a listener the suite cannot know.
+    """
+
+    def __init__(self, listener: Listener | None, timeout: float) -> None:
+        self.listener = listener
+        self.timeout = timeout
+        self.open: set[str] = set()
+        self._lock = threading.Lock()
+
+    def placed(self, session_id: str) -> None:
+        with self._lock:
+            self.open.add(session_id)
+
+    def wait_free(self) -> None:
+        with self._lock:
+            waiting = set(self.open)
+        if self.listener is None or not waiting:
+            return
+        self.listener.wait(_done(waiting), self.timeout)
+        time.sleep(LINE_GRACE_S)  # the disconnected may come just before the line is free
+        with self._lock:
+            self.open -= waiting  # ended, or waited for once: not again
 
 
 def _done(sessions: set[str]) -> Any:

@@ -43,6 +43,14 @@ class Exchange:
     #: signed request), ``"refuse"`` (a deliberate fault), or None (no claim).
     #: Read by the diagnoses, never by the grading.
     expect: str | None = None
+    #: Whether the run's previous answer (any request, when this one was sent) was a
+    #: 5xx or none: a failure here may be that one's, not this request's.
+    after_crash: bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def crashed(self) -> bool:
+        """No answer, or a server error."""
+        return self.status is None or self.status >= 500
 
     @property
     def answered(self) -> bool:
@@ -159,6 +167,7 @@ class Client:
         # httpx's defaults (Accept, Accept-Encoding) are not what a PBX sends;
         # the SUT should see only what the case sets, plus who is asking.
         self._http.headers = httpx.Headers({"User-Agent": f"vats-conformance/{__version__}"})
+        self._crashed_last = False
 
     def close(self) -> None:
         self._http.close()
@@ -179,7 +188,12 @@ class Client:
     ) -> Exchange:
         sent: Headers = list(headers)
         ex = Exchange(
-            method=method, url=url, request_headers=sent, request_body=body, expect=expect
+            method=method,
+            url=url,
+            request_headers=sent,
+            request_body=body,
+            expect=expect,
+            after_crash=self._crashed_last,
         )
         streams: list[Any] = []
         expired = threading.Event()
@@ -231,4 +245,5 @@ class Client:
         finally:
             self._watchdog.disarm(ticket)
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
+        self._crashed_last = ex.crashed
         return ex

@@ -87,7 +87,16 @@ def explore(
         for exc in outcomes
         if exc is not None and not isinstance(exc, Finding | pytest.skip.Exception)
     ]
-    if errors:
+    if errors:  # the suite's own fault: the run cannot vouch for the rest
+        worst = max(
+            (exc for exc in outcomes if isinstance(exc, Finding)),
+            key=lambda f: RANK[f.verdict],
+            default=None,
+        )
+        if worst is not None:
+            errors[0].add_note(
+                f"another example was graded {worst.verdict}: {str(worst).splitlines()[-1]}"
+            )
         raise errors[0]
     findings = [(i, exc) for i, exc in enumerate(outcomes) if isinstance(exc, Finding)]
     if not findings:

@@ -93,9 +93,10 @@ OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     (
         "--crm-oracle",
         "VATS_CRM_ORACLE",
-        "URL template with {session_id}: a GET answers 2xx when the CRM holds anything for that "
-        "call, 404 when it holds nothing; lets refusal cases see whether a forged notification "
-        "was processed. Default with the embedded CRM: its own oracle",
+        "URL template with {session_id}: a GET answers 2xx when the CRM has acted on a "
+        "notification of that call (stored or processed it), 404 when it has not (a log of "
+        "refused requests does not count); lets refusal cases see whether a forged "
+        "notification was processed. Default with the embedded CRM: its own oracle",
     ),
     (
         "--client-id",
@@ -342,6 +343,10 @@ def from_config(config: pytest.Config) -> Settings:
         listen = ("127.0.0.1", 0)
     call_to, from_pin, from_sipuri, no_calls = _parties(opts, embedded=embedded, pbx_url=pbx_url)
     crm_oracle = _oracle(opts["--crm-oracle"]) if opts["--crm-oracle"] else None
+    if crm_oracle and pbx_url and not crm_url:
+        raise pytest.UsageError(
+            "--crm-oracle: it answers for a CRM, and no --crm-url is given (only --pbx-url)"
+        )
     admin_token = opts["--pbx-admin-token"]
     if admin_token is not None:
         _header_value("--pbx-admin-token", admin_token, show=False)

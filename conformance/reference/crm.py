@@ -14,9 +14,10 @@ duplicates and out-of-order deliveries: a receiver must not lose a call
 because the PBX retried or a packet was late.
 
 With ``--oracle`` it also answers ``GET {base}/oracle/{session_id}``: 200 with
-the states it recorded for that call, 404 when it holds nothing -- the
+the states it recorded for that call, 404 when it has acted on none -- the
 side-effect oracle the suite's ``--crm-oracle`` asks whether a refused
-notification was processed all the same (README, "The reference CRM").
+notification was processed all the same (README, "The reference CRM"). Only
+notifications it accepted count; refused ones leave no trace.
 
 Run on its own::
 

@@ -58,16 +58,18 @@ BASELINES = (
         "call_events",
         frozenset({"crm-webhook"}),
         "The CRM accepted no correctly signed notification",
-        "give the suite the CRM's own client id and key (3.1.1) and the CRM's base address: "
-        "the suite appends /call_events to it, as the PBX does (1.3)",
+        "read the answers of crm.sign.valid; the usual causes: the suite was not given the "
+        "CRM's own client id and key (3.1.1), or its base address (the suite appends "
+        "/call_events to it, as the PBX does, 1.3)",
     ),
     (
         "pbx.sign.valid",
         "call_back",
         frozenset({"pbx-api", "pbx-events"}),
         "The PBX accepted no correctly signed call_back",
-        "give the suite the client id and key the PBX issued (3.1.1) and its API base address "
-        "(the suite appends /call_back, 1.3); allow this machine's IP (3.1.2)",
+        "read the answer of pbx.sign.valid; the usual causes: not the client id and key the "
+        "PBX issued (3.1.1), another API base address (the suite appends /call_back, 1.3), "
+        "or this machine's IP not on the allow-list (3.1.2)",
     ),
 )
 
@@ -248,13 +250,21 @@ def _spellings(samples: Sequence[Sample]) -> tuple[set[tuple[str, int]], list[di
     """The refused exchanges a spelling explains, and the diagnoses, per method."""
     valid = [s for s in samples if s.valid]
     spelt = {id(s): spelling(s.body.decode("utf-8"), s.fields) for s in valid}
-    groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
+    # Pairs within one case only: there the two requests met the same history (one
+    # call's new first, say); across cases a refusal may be about something else.
+    # Evidence against the spelling, though, counts from anywhere: a refused spelling of
+    # the value accepted in any case is not why it was refused.
+    groups: dict[tuple[str, str, str], list[Sample]] = defaultdict(list)
+    everywhere: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     for s in valid:
-        groups[(s.method, _identity(s.fields))].append(s)
+        groups[(s.method, s.case, _identity(s.fields))].append(s)
+        everywhere[(s.method, _identity(s.fields))].append(s)
     pairs: dict[str, list[Pair]] = defaultdict(list)
-    for (method, _), group in sorted(groups.items()):
+    for (method, _, value), group in sorted(groups.items()):
         accepted = [spelt[id(s)] for s in group if s.ok]
-        if not accepted or any(spelt[id(s)] in accepted for s in group if s.refused):
+        seen = everywhere[(method, value)]
+        taken = [spelt[id(s)] for s in seen if s.ok]
+        if not accepted or any(spelt[id(s)] in taken for s in seen if s.refused):
             continue  # no contrast, or one spelling both accepted and refused: not the spelling
         for r in (s for s in group if s.refused):
             options = [Pair(r, a, spelt[id(r)], spelt[id(a)]) for a in group if a.ok]

@@ -315,6 +315,29 @@ class IsRecordStringOnly(ReferenceCrm):
         return super().record(doc)
 
 
+class SameSecondCrashes(ReferenceCrm):
+    """Divides by a call's duration: a state in the same second as the one before gets a 500."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        last: dict[str, Any] = self.__dict__.setdefault("last", {})
+        before = last.get(doc["session_id"])
+        last[doc["session_id"]] = doc["timestamp"]
+        if before is not None and doc["state"] != "new":
+            self.rate = 1 / (int(str(doc["timestamp"])[:10]) - int(str(before)[:10]))
+        return super().record(doc)
+
+
+class VerifiesOnlyNew(ReferenceCrm):
+    """Checks the signature of new notifications only: a forged disconnected is processed."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        try:
+            state = json.loads(body).get("state")
+        except (ValueError, AttributeError, RecursionError):
+            state = "new"
+        return state != "new" or super().signature_ok(request, body)
+
+
 class DiesAfterDeepNesting(ReferenceCrm):
     """Loses its worker on a body nested too deeply, and answers 503 to everything after."""
 
@@ -474,11 +497,10 @@ FAULTS: dict[str, tuple[type[ReferenceCrm], set[str]]] = {
     # Answers 403 to a forgery and keeps it: only the oracle shows it.
     "records-before-verifying": (RecordsBeforeVerifying, SIGN_REFUSAL),
     # The guide's own boolean: failed by the content cases only (asserted apart).
-    "is-record-string-only": (
-        IsRecordStringOnly,
-        {"crm.content.guide-example", "crm.content.state-type", "crm.content.explore"},
-    ),
+    "is-record-string-only": (IsRecordStringOnly, {"crm.content.guide-example"}),
     "dies-after-deep-nesting": (DiesAfterDeepNesting, {"crm.input.deeply-nested"}),
+    "same-second-crashes": (SameSecondCrashes, {"crm.lifecycle.same-second"}),
+    "verifies-only-new": (VerifiesOnlyNew, {"crm.sign.later-state"}),
 }
 
 #: Faults the suite must catch from the wire alone: run without --crm-oracle.
@@ -492,8 +514,6 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "slow-receiver": ("--sut-timeout", "0.05"),
     # 20 calls at once queue for 20 x 20 ms, twice the timeout; one at a time fits.
     "serialised-receiver": ("--sut-timeout", "0.2"),
-    # Dead after its case, it would make every later case wait out its liveness probe.
-    "dies-after-deep-nesting": ("-k", "deep_nesting"),
 }
 
 #: Faults graded softer than fail: name -> (class, suite options, verdict -> cases).

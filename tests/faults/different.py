@@ -23,6 +23,15 @@
 * ``PathologicalCrashes`` -- a framework's JSON parsing without guards: a 500
   for deep nesting, non-object JSON, invalid UTF-8 and malformed JSON, input
   no PBX sends; non-strict while it keeps answering.
+* ``ReplayWindowCrm`` -- refuses notifications dated more than a day from its
+  clock (replay protection): the suite's calls are dated now.
+* ``QueuedCrm`` -- answers 202 at once and records a moment later (a queue),
+  with a correct oracle: the oracle is waited for, not declared broken.
+* ``WarmingUpCrm`` -- a proxy in front answers 502 to the first requests, as
+  while the application starts: no verdict on that.
+* ``LifecycleStrictForIncoming`` -- 409 to a later state of an incoming call it
+  never saw, while it acknowledges (and drops) those of other calls: its
+  lifecycle is an oracle for incoming calls only.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import hmac
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,6 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 64  # the suite's burst opens 20 connections at once
 
     def __init__(self, client_id: str, client_key: str) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -339,3 +350,92 @@ class PathologicalCrashes(ReferenceCrm):
 
     def parse(self, body: bytes) -> Any:
         return dict(json.loads(body.decode("utf-8")))
+
+
+# -- (i) replay protection --------------------------------------------------------------
+
+#: How far from its own clock a notification may be dated.
+REPLAY_WINDOW_S = 86_400
+
+
+def _seconds(stamp: Any) -> float | None:
+    """A timestamp in any shape the guide or production uses, as Unix seconds."""
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        return float(stamp)
+    if isinstance(stamp, str) and re.fullmatch(r"[0-9]+(\.[0-9]+)?", stamp):
+        return float(stamp)
+    if isinstance(stamp, str) and re.fullmatch(r"20[0-9]{2}-[0-9]{2}-[0-9]{2} .*", stamp):
+        from datetime import datetime, timedelta, timezone
+
+        moscow = timezone(timedelta(hours=3))
+        return datetime.fromisoformat(stamp).replace(tzinfo=moscow).timestamp()
+    return None
+
+
+class ReplayWindowCrm(ReferenceCrm):
+    """Refuses a notification dated more than a day from its own clock (a replay)."""
+
+    def validate(self, doc: dict[str, Any]) -> list[str]:
+        when = _seconds(doc.get("timestamp"))
+        if when is not None and abs(when - time.time()) > REPLAY_WINDOW_S:
+            return ["timestamp outside the replay window"]
+        return super().validate(doc)
+
+
+# -- (j) a queue behind the webhook ----------------------------------------------------------
+
+QUEUE_DELAY_S = 0.1
+
+
+class QueuedCrm(ReferenceCrm):
+    """Answers 202 at once and records the notification a moment later."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        timer = threading.Timer(QUEUE_DELAY_S, ReferenceCrm.record, (self, doc))
+        timer.daemon = True
+        timer.start()
+        return Answer(202, "queued")
+
+
+# -- (k) a proxy that is warming up -----------------------------------------------------------
+
+WARMING_UP = 4
+
+
+class WarmingUpCrm(ReferenceCrm):
+    """Behind a proxy that answers 502 to the first notifications, as while the app starts."""
+
+    def handle(self, request: Request) -> Answer:
+        seen = self.__dict__.setdefault("seen", [0])
+        if request.path == self.path and seen[0] < WARMING_UP:
+            seen[0] += 1
+            return Answer(502, "bad gateway: the application is starting")
+        return super().handle(request)
+
+
+# -- (l) lifecycle-strict for incoming calls only ----------------------------------------------
+
+
+class LifecycleStrictForIncoming(ReferenceCrm):
+    """409 to a later state of an incoming call it never saw; other unknown calls' later
+    states are acknowledged and dropped."""
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        if doc["state"] != "new" and doc["session_id"] not in self.sessions:
+            if doc["type"] == "incoming":
+                return Answer(409, "unknown call")
+            return Answer(200, "ignored: not a call of ours")
+        return super().record(doc)
+
+
+# -- (m) the table's reading of E4 only ----------------------------------------------------------
+
+
+class NumberTimestampOnly(ReferenceCrm):
+    """Takes timestamp only as the table's Timestamp, a JSON number (E4)."""
+
+    def validate(self, doc: dict[str, Any]) -> list[str]:
+        stamp = doc.get("timestamp")
+        if not (isinstance(stamp, int) and not isinstance(stamp, bool)):
+            return ["timestamp: a number (Table А.2, Timestamp)"]
+        return super().validate(doc)

@@ -58,12 +58,15 @@ from conformance.spec.lifecycle import CallType, Party
 ADMIN_TOKEN = "pbx-faults-admin-token"
 #: Calls of a few tens of milliseconds: a run waits for each one to end.
 SCENARIO = Scenario(ring_ms=5, announcement_ms=5, talk_ms=10)
+#: Calls of about a second, as people take: long enough to be in one when the next comes.
+LONG_CALLS = Scenario(ring_ms=300, announcement_ms=100, talk_ms=400)
 #: Seconds the relay waits for the suite's listener.
 RELAY_TIMEOUT = 5.0
 
 API = "conformance/roles/pbx_api"
 EVENTS = "conformance/roles/pbx_events"
 SETTINGS = "conformance/roles/pbx_api/test_3_1_settings.py"
+IDENTITY = "conformance/roles/pbx_api/test_1_4_identity.py"
 GENERATED = "conformance/roles/pbx_api/test_generated.py"
 
 
@@ -104,6 +107,24 @@ class PrefixComparison(Api):
         if got[:16] == expected[:16]:
             return None
         return super().signature(client, request, signed, what)
+
+
+class BusyWhileInCall(Api):
+    """Refuses a call_back while a call of the client's is still going on: 200, result 40."""
+
+    def call_back(self, client: Client, doc: dict[str, Any]) -> Answer:
+        if any(not call.finished for call in self.pbx.engine.of_client(client.client_id)):
+            return refuse(200, Result.TOO_MANY_CALLS, "Абонент занят: идёт разговор")
+        return super().call_back(client, doc)
+
+
+class BusyWithoutSignatureCheck(BusyWhileInCall):
+    """Busy while a call goes on, and never checks X-Client-Sign."""
+
+    def signature(
+        self, client: Client, request: Request, signed: bytes, what: str
+    ) -> Answer | None:
+        return None
 
 
 class StartswithComparison(Api):
@@ -713,12 +734,14 @@ class TextPlainNotifications(Relay):
 PIECES: tuple[type, ...] = (Api, Pbx, CallEngine, Notifier, Links, Relay)
 
 
-def build(piece: type, settings: Mapping[str, Any] | None = None) -> Pbx:
+def build(
+    piece: type, settings: Mapping[str, Any] | None = None, scenario: Scenario = SCENARIO
+) -> Pbx:
     """A fresh reference emulator with ``piece`` in place (a ``Relay`` is served apart)."""
     pbx: Pbx = (
-        piece(admin_token=ADMIN_TOKEN, scenario=SCENARIO)
+        piece(admin_token=ADMIN_TOKEN, scenario=scenario)
         if issubclass(piece, Pbx)
-        else Pbx(admin_token=ADMIN_TOKEN, scenario=SCENARIO)
+        else Pbx(admin_token=ADMIN_TOKEN, scenario=scenario)
     )
     if issubclass(piece, Api):
         pbx.api = piece(pbx)
@@ -728,7 +751,7 @@ def build(piece: type, settings: Mapping[str, Any] | None = None) -> Pbx:
     elif issubclass(piece, CallEngine):
         pbx.engine.shutdown()  # no call was ever started on it
         pbx.engine = piece(pbx.registry, pbx.notifier)
-        pbx.engine.scenario = SCENARIO
+        pbx.engine.scenario = scenario
     elif issubclass(piece, Links):
         pbx.links = piece()
     for name, value in (settings or {}).items():
@@ -751,6 +774,7 @@ class Entry:
     options: tuple[str, ...] = ()  # suite options it needs
     #: verdict -> case ids permitted but not required (the verdict varies from run to run)
     allow: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    scenario: Scenario = SCENARIO  # how long its calls take
 
 
 def _entry(piece: type, verdict: str, cases: Iterable[str], **kw: Any) -> Entry:
@@ -774,6 +798,16 @@ FAULTS: dict[str, Entry] = {
     # identity and signature
     "any-signature": _entry(AnySignature, "fail", SIGN_REFUSALS),
     "prefix-comparison": _entry(PrefixComparison, "fail", {"pbx.sign.altered"}),
+    # Refused as busy while in a call, forged or not: call_back faults are sent only once
+    # the calls before them have ended, so the missing check shows (call_back rows only).
+    "busy-without-signature-check": _entry(
+        BusyWithoutSignatureCheck,
+        "fail",
+        SIGN_REFUSALS,
+        paths=(IDENTITY,),
+        options=("-k", "call_back"),
+        scenario=LONG_CALLS,
+    ),
     # Every prefix of the signature passes: only a truncated signature shows it.
     "startswith-comparison": _entry(StartswithComparison, "fail", {"pbx.sign.truncated"}),
     "remembers-signatures": _entry(RemembersSignatures, "fail", {"pbx.sign.body-respaced"}),
@@ -913,6 +947,10 @@ DIFFERENT: dict[str, Entry] = {
     ),
     "post-only-get-record": _entry(
         PostOnlyGetRecord, "info", {"pbx.reading.get-record"}, paths=(API, EVENTS)
+    ),
+    # Refuses a call_back while a call goes on: the suite waits for its calls to end.
+    "busy-while-in-call": _entry(
+        BusyWhileInCall, "info", {"pbx.reading.success-value"}, scenario=LONG_CALLS
     ),
     "get-with-json-body-only": _entry(
         GetWithJsonBodyOnly, "info", {"pbx.reading.get-record"}, paths=(API, EVENTS)

@@ -146,12 +146,14 @@ def style_name(style: TextStyle) -> str:
 
 
 def notification(**changes: Any) -> dict[str, Any]:
-    """The guide's disconnected example (А.2) with a session id of its own, and ``changes``.
+    """The guide's disconnected example (А.2) with a session id and a recent time of its own,
+    and ``changes``.
 
     ``None`` in ``changes`` removes a field.
     """
     doc: dict[str, Any] = examples.value("call_events.disconnected")
     doc["session_id"] = unique_session(doc["session_id"])
+    doc["timestamp"] = str(lifecycle.RECENT)
     for key, val in changes.items():
         if val is None:
             doc.pop(key, None)
@@ -183,7 +185,7 @@ def sample(state: str, call_type: str) -> dict[str, Any]:
         "state": state,
         "type": call_type,
         "session_id": unique_session("76981273981237"),
-        "timestamp": "1511753600",
+        "timestamp": str(lifecycle.RECENT),
         "from_number": caller["number"],
         "request_number": callee["number"],
     }

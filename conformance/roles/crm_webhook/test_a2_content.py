@@ -2,16 +2,21 @@
 
 A receiver accepts every notification the table allows, in every shape on
 which the readings of the guide agree; where they disagree (E4, E6) its choice
-is recorded, not graded.
+is recorded, not graded. Each case writes what is not its subject in the
+readings the receiver takes (timestamp, pins, is_record: crm.reading.*); the
+guide's examples go byte for byte.
 """
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from conformance.engine import checks
+from conformance.engine.controls import ok
 from conformance.engine.drivers import CrmWebhook
-from conformance.engine.verdict import Verdict, non_strict
+from conformance.engine.verdict import Verdict, info
 from conformance.roles.crm_webhook._common import (
     SHARE_VARIANTS,
     VARIANTS,
@@ -33,7 +38,7 @@ PAIRS = [(s, t) for s in lifecycle.STATES for t in lifecycle.CALL_TYPES]
     "type (incoming, outbound, internal) are accepted.",
 )
 def test_state_and_type_accepted(crm: CrmWebhook, state: str, call_type: str) -> None:
-    checks.accepted(crm.notify(sample(state, call_type)))
+    checks.accepted(crm.notify(crm.adapt(sample(state, call_type))))
 
 
 @crm_case(
@@ -43,7 +48,9 @@ def test_state_and_type_accepted(crm: CrmWebhook, state: str, call_type: str) ->
     requirement="Any notification that Table А.2 allows is accepted.",
 )
 def test_generated_notifications_accepted(crm: CrmWebhook) -> None:
-    crm.explore(VARIANTS, lambda v: checks.accepted(crm.notify(v[0])), share=SHARE_VARIANTS)
+    crm.explore(
+        VARIANTS, lambda v: checks.accepted(crm.notify(crm.adapt(v[0]))), share=SHARE_VARIANTS
+    )
 
 
 REQUIRED = ("session_id", "timestamp", "type", "state", "from_number", "request_number")
@@ -59,7 +66,7 @@ REQUIRED = ("session_id", "timestamp", "type", "state", "from_number", "request_
 )
 def test_optional_fields_absent_accepted(crm: CrmWebhook, state: str) -> None:
     doc = {k: v for k, v in sample(state, "internal").items() if k in REQUIRED}
-    checks.accepted(crm.notify(doc))
+    checks.accepted(crm.notify(crm.adapt(doc)))
 
 
 @crm_case(
@@ -72,7 +79,7 @@ def test_optional_fields_absent_accepted(crm: CrmWebhook, state: str) -> None:
 def test_optional_fields_null_recorded(crm: CrmWebhook) -> None:
     doc = sample("disconnected", "internal")
     doc.update(from_pin=None, request_pin=None, disconnect_reason=None, is_record=None)
-    checks.reading_recorded(crm.notify(doc), "empty: null")
+    checks.reading_recorded(crm.notify(crm.adapt(doc)), "empty: null")
 
 
 NUMBERS = {
@@ -92,7 +99,7 @@ NUMBERS = {
 )
 def test_number_shapes_accepted(crm: CrmWebhook, numbers: str) -> None:
     caller, callee = NUMBERS[numbers]
-    checks.accepted(crm.notify(notification(from_number=caller, request_number=callee)))
+    checks.accepted(crm.notify(crm.adapt(notification(from_number=caller, request_number=callee))))
 
 
 @pytest.mark.parametrize("name", ["new", "disconnected"])
@@ -103,14 +110,32 @@ def test_number_shapes_accepted(crm: CrmWebhook, numbers: str) -> None:
     requirement="The examples printed in Appendix А are valid notifications.",
 )
 def test_guide_example_accepted(crm: CrmWebhook, name: str) -> None:
-    ex = crm.raw(examples.raw(f"call_events.{name}"), expect="accept")
-    if ex.status == 409:
-        # Byte for byte means the guide's own session_id, the same on every run:
-        # a CRM that keeps calls may rightly say it has this one already.
-        raise non_strict(
-            "a 2xx; 409 may mean the CRM has this call from an earlier run", ex.summary()
-        )
+    raw = examples.raw(f"call_events.{name}")
+    ex = crm.raw(raw, expect="accept")
+    if ex.status is not None and 400 <= ex.status < 500:
+        # Byte for byte means the guide's own session_id and its 2017 time, the same on
+        # every run: a CRM may rightly refuse a call it has from an earlier run, or a
+        # notification dated years ago (replay protection). The control tells.
+        control = crm.raw(redated(raw), expect=None)
+        if ok(control):
+            raise info(
+                "the example accepted as printed",
+                f"{ex.summary()}; the same bytes dated now, on a fresh call, were accepted: "
+                "the CRM refuses the example's date or its session id, not its content",
+                ex,
+                control,
+            )
     checks.accepted(ex)
+
+
+def redated(raw: bytes) -> bytes:
+    """An example's bytes with its time made recent and a session id of its own: the same
+    spelling and the same shapes (ten digits for ten, fourteen for fourteen)."""
+    value = examples.value("call_events.new")
+    session = str(10**13 + secrets.randbelow(9 * 10**13)).encode()
+    return raw.replace(str(value["timestamp"]).encode(), str(lifecycle.RECENT).encode()).replace(
+        str(value["session_id"]).encode(), session
+    )
 
 
 @crm_case(
@@ -134,7 +159,7 @@ def test_guide_connected_example(crm: CrmWebhook) -> None:
     "either JSON spelling.",
 )
 def test_cyrillic_accepted(crm: CrmWebhook, style: str) -> None:
-    doc = notification(disconnect_reason="Отбой вызывающего абонента — «ёЁ»")
+    doc = crm.adapt(notification(disconnect_reason="Отбой вызывающего абонента — «ёЁ»"))
     checks.accepted(crm.notify(doc, style))
 
 
@@ -145,7 +170,9 @@ def test_cyrillic_accepted(crm: CrmWebhook, style: str) -> None:
     requirement="Later editions add fields; a receiver ignores the ones it does not know.",
 )
 def test_unknown_fields_accepted(crm: CrmWebhook) -> None:
-    doc = notification(call_id="a1b2", analytics={"mos": 4.2, "tags": ["x"]}, ip_adress="10.0.0.1")
+    doc = crm.adapt(
+        notification(call_id="a1b2", analytics={"mos": 4.2, "tags": ["x"]}, ip_adress="10.0.0.1")
+    )
     otherwise = Verdict.FAIL if crm.settings.profile == "field" else Verdict.NON_STRICT
     checks.accepted(
         crm.notify(doc),
@@ -162,4 +189,5 @@ def test_unknown_fields_accepted(crm: CrmWebhook) -> None:
     "seconds (E4); either reading is conformant and the choice is recorded.",
 )
 def test_timestamp_number_recorded(crm: CrmWebhook) -> None:
-    checks.reading_recorded(crm.notify(notification(timestamp=1511753600)), "E4: number")
+    doc = crm.adapt(notification(timestamp=lifecycle.RECENT))  # the subject: left a number
+    checks.reading_recorded(crm.notify(doc), "E4: number")

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import checks
+from conformance.engine import checks, readings
 from conformance.engine.drivers import CrmWebhook, unique_session
 from conformance.engine.verdict import Verdict
 from conformance.roles.crm_webhook._common import crm_case, notification
+from conformance.spec import lifecycle
 
 SHAPES: dict[str, dict[str, Any]] = {
-    "timestamp-datetime": {"timestamp": "2020-05-12 10:46:56.725"},
+    # Production's spelling ("2020-05-12 10:46:56.725"), of a recent moment.
+    "timestamp-datetime": {"timestamp": readings.timestamp(lifecycle.RECENT, "moscow-datetime")},
     "pins-as-strings": {"request_pin": "201"},
     "pin-empty-string": {"request_pin": ""},
     "is-record-string": {"is_record": "true"},

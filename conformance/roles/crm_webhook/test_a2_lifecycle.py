@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from conformance.engine import checks
 from conformance.engine.drivers import CrmWebhook
 from conformance.engine.verdict import Verdict
-from conformance.roles.crm_webhook._common import SHARE_ANSWERED, crm_case
+from conformance.roles.crm_webhook._common import SHARE_ANSWERED, crm_case, sample
 from conformance.spec import lifecycle
 
 COMBOS = [(t, s) for t in lifecycle.CALL_TYPES for s in sorted(lifecycle.SCENARIOS)]
@@ -135,3 +135,19 @@ def test_generated_deliveries(crm: CrmWebhook) -> None:
     crm.explore(
         lifecycle.deliveries(), lambda notes: _deliver_all(crm, notes, Verdict.NON_STRICT), per=3
     )
+
+
+@pytest.mark.parametrize("call_type", lifecycle.CALL_TYPES)
+@crm_case(
+    "crm.lifecycle.same-second",
+    section="А.2",
+    title="A call whose notifications share one timestamp is accepted",
+    requirement="Timestamps are whole seconds and the guide's three examples share one, so "
+    "the new, connected and disconnected of a short call, all in one second, are accepted.",
+)
+def test_same_second_call_accepted(crm: CrmWebhook, call_type: str) -> None:
+    notes = [sample(state, call_type) for state in lifecycle.SCENARIOS["answered"]]
+    session_id = notes[0]["session_id"]
+    for doc in notes:
+        doc["session_id"] = session_id
+    _deliver_all(crm, notes)
