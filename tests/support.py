@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,3 +143,37 @@ def pbx_args(url: str, listen: str, *extra: str) -> list[str]:
         *EVENTS_FAST,
         *extra,
     ]
+
+
+#: Runs at once: a child waits on the network for part of its run, so one more than the cores.
+WORKERS = min(4, (os.cpu_count() or 1) + 1)
+#: The longest a test waits for its run (``run_suite`` stops a child after 300 s).
+RUN_WAIT = 900.0
+
+
+class Background:
+    """Suite runs by name, started in the background a few at a time, read when asked.
+
+    A run is mostly the child's start-up and its waits on the network, so the runs a
+    module's selected tests need are started together (``start``) and each test
+    reads its own (``get``).
+    """
+
+    def __init__(self, base: Path, run: Callable[[str, Path], SuiteRun]) -> None:
+        self.base = base
+        self.run = run
+        self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="suite-run")
+        self.futures: dict[str, Future[SuiteRun]] = {}
+
+    def start(self, name: str) -> None:
+        if name not in self.futures:
+            report_dir = self.base / name
+            report_dir.mkdir()
+            self.futures[name] = self.pool.submit(self.run, name, report_dir)
+
+    def get(self, name: str) -> SuiteRun:
+        self.start(name)
+        return self.futures[name].result(timeout=RUN_WAIT)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)

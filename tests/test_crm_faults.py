@@ -4,23 +4,43 @@ Each fault is served on loopback and the real suite is run against it in a
 child process (the real command line, exit status and results.json), given the
 receiver's side-effect oracle unless the fault is one the wire alone must show.
 The reference receiver, served the same way, is the control: no ``fail`` at all.
+The runs the selected tests need start together, a few at a time (``Background``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 from conformance.reference.crm import ReferenceCrm
 from tests.faults.crm import FAULTS, OPTIONS, SOFT_FAULTS, WITHOUT_ORACLE, IsRecordStringOnly
-from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, crm_args, oracle, run_suite, serving
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_KEY,
+    Background,
+    SuiteRun,
+    crm_args,
+    oracle,
+    run_suite,
+    serving,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-RunFault = Callable[[str], SuiteRun]
+#: Every run this module reads: name -> (receiver class, suite options, given its oracle).
+RUNS: dict[str, tuple[type[ReferenceCrm], tuple[str, ...], bool]] = {
+    **{
+        name: (cls, OPTIONS.get(name, ()), name not in WITHOUT_ORACLE)
+        for name, (cls, _) in FAULTS.items()
+    },
+    **{f"soft:{name}": (cls, options, True) for name, (cls, options, _) in SOFT_FAULTS.items()},
+    "reference:guide": (ReferenceCrm, ("--profile", "guide"), True),
+    "reference:field": (ReferenceCrm, ("--profile", "field"), True),
+    "content-bug:field": (IsRecordStringOnly, ("--profile", "field"), True),
+}
 
 
 def run_against(
@@ -34,6 +54,41 @@ def run_against(
 
 def make(cls: type[ReferenceCrm]) -> ReferenceCrm:
     return cls(CLIENT_ID, CLIENT_KEY, oracle=True)
+
+
+def _run(name: str, report_dir: Path) -> SuiteRun:
+    cls, options, with_oracle = RUNS[name]
+    return run_against(make(cls), options, report_dir, with_oracle=with_oracle)
+
+
+def _names(item: pytest.Item) -> list[str]:
+    """The runs a test of this module reads."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    name, profile = params.get("name"), params.get("profile")
+    by_test = {
+        "test_fault_is_failed": [name],
+        "test_the_root_cause_is_diagnosed": [name],
+        "test_soft_fault_is_graded": [f"soft:{name}"],
+        "test_reference_has_no_failures": [f"reference:{profile}"],
+        "test_a_content_bug_is_not_blamed_on_signatures": [
+            "is-record-string-only" if profile == "guide" else "content-bug:field"
+        ],
+        "test_a_crm_that_stops_answering_is_failed_once": ["dies-after-deep-nesting"],
+    }
+    return [n for n in by_test.get(getattr(item, "originalname", item.name), []) if n in RUNS]
+
+
+@pytest.fixture(scope="module")
+def runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Background]:
+    started = Background(tmp_path_factory.mktemp("crm-runs"), _run)
+    for item in request.session.items:  # the selected tests of this module, in their order
+        if item.path == request.path:
+            for name in _names(item):
+                started.start(name)
+    yield started
+    started.close()
 
 
 def explain(run: SuiteRun, cases: Iterable[str] = ()) -> str:
@@ -63,25 +118,6 @@ def explain(run: SuiteRun, cases: Iterable[str] = ()) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture(scope="module")
-def run_fault(tmp_path_factory: pytest.TempPathFactory) -> RunFault:
-    """One suite run per fault, shared by the tests that read it."""
-    runs: dict[str, SuiteRun] = {}
-
-    def run(name: str) -> SuiteRun:
-        if name not in runs:
-            cls, _ = FAULTS[name]
-            runs[name] = run_against(
-                make(cls),
-                OPTIONS.get(name, ()),
-                tmp_path_factory.mktemp(name),
-                with_oracle=name not in WITHOUT_ORACLE,
-            )
-        return runs[name]
-
-    return run
-
-
 def test_catalogue_is_complete() -> None:
     assert len(FAULTS) >= 18
     for name, (cls, expected) in FAULTS.items():
@@ -93,16 +129,16 @@ def test_catalogue_is_complete() -> None:
 
 
 @pytest.mark.parametrize("profile", ["guide", "field"])
-def test_reference_has_no_failures(profile: str, tmp_path: Path) -> None:
-    run = run_against(make(ReferenceCrm), ("--profile", profile), tmp_path)
+def test_reference_has_no_failures(profile: str, runs: Background) -> None:
+    run = runs.get(f"reference:{profile}")
     assert run.with_verdict("fail") == set(), explain(run, run.base_ids("fail"))
     assert run.returncode == 0, explain(run)
     assert run.results["controls"]["crm-webhook"]["oracle"] == "explicit"
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))
-def test_fault_is_failed(name: str, run_fault: RunFault) -> None:
-    run = run_fault(name)
+def test_fault_is_failed(name: str, runs: Background) -> None:
+    run = runs.get(name)
     _, expected = FAULTS[name]
     assert (run.report_dir / "results.json").exists(), explain(run)
     missed = expected - run.base_ids("fail")
@@ -111,9 +147,9 @@ def test_fault_is_failed(name: str, run_fault: RunFault) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SOFT_FAULTS))
-def test_soft_fault_is_graded(name: str, tmp_path: Path) -> None:
-    cls, options, expected = SOFT_FAULTS[name]
-    run = run_against(make(cls), options, tmp_path)
+def test_soft_fault_is_graded(name: str, runs: Background) -> None:
+    _, _, expected = SOFT_FAULTS[name]
+    run = runs.get(f"soft:{name}")
     everything = set().union(*expected.values())
     for verdict, cases in expected.items():
         missed = cases - run.base_ids(verdict)
@@ -128,10 +164,10 @@ CONTENT_ONLY = ("crm.content.", "crm.field.")
 
 
 @pytest.mark.parametrize("profile", ["guide", "field"])
-def test_a_content_bug_is_not_blamed_on_signatures(profile: str, tmp_path: Path) -> None:
+def test_a_content_bug_is_not_blamed_on_signatures(profile: str, runs: Background) -> None:
     """A 500 on the guide's boolean is_record fails content cases only, under either profile:
     the baseline carries no is_record, and the other cases write it as the CRM reads it."""
-    run = run_against(make(IsRecordStringOnly), ("--profile", profile), tmp_path)
+    run = runs.get("is-record-string-only" if profile == "guide" else "content-bug:field")
     failed = run.with_verdict("fail")
     assert failed, explain(run)
     assert all(case_id.startswith(CONTENT_ONLY) for case_id in failed), explain(run, failed)
@@ -150,10 +186,10 @@ DIAGNOSED = {
 
 
 @pytest.mark.parametrize("name", sorted(DIAGNOSED))
-def test_the_root_cause_is_diagnosed(name: str, run_fault: RunFault) -> None:
+def test_the_root_cause_is_diagnosed(name: str, runs: Background) -> None:
     """One diagnosis names the cause; the cases it explains include every failing one of
     the fault's named cases (results.json "diagnoses")."""
-    run = run_fault(name)
+    run = runs.get(name)
     wanted, isolating = DIAGNOSED[name]
     diagnoses = {d["id"]: d for d in run.results["diagnoses"]}
     assert wanted in diagnoses, sorted(diagnoses)
@@ -166,9 +202,9 @@ def test_the_root_cause_is_diagnosed(name: str, run_fault: RunFault) -> None:
     assert found["section"]
 
 
-def test_a_crm_that_stops_answering_is_failed_once(run_fault: RunFault) -> None:
+def test_a_crm_that_stops_answering_is_failed_once(runs: Background) -> None:
     """The case whose fault killed it fails; later cases prove nothing and say why."""
-    run = run_fault("dies-after-deep-nesting")
+    run = runs.get("dies-after-deep-nesting")
     assert run.with_verdict("fail") == {"crm.input.deeply-nested"}, explain(run)
     later = [c for c in run.results["cases"] if "stopped answering after" in c["detail"]]
     assert any(c["verdict"] == "skip" for c in later), explain(run)

@@ -16,10 +16,8 @@ user's runs have too -- without it each child compiles the suite anew.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +36,7 @@ from tests.faults.pbx import (
     Relay,
     build,
 )
-from tests.support import CLIENT_ID, CLIENT_KEY, SuiteRun, pbx_args, run_suite
+from tests.support import CLIENT_ID, CLIENT_KEY, Background, SuiteRun, pbx_args, run_suite
 from tests.test_crm_faults import explain
 
 if TYPE_CHECKING:
@@ -54,10 +52,6 @@ CLIENT: dict[str, Any] = {
 #: The control: the reference itself, every role, destructive cases too.
 REFERENCE = Entry(Pbx, {}, paths=("conformance",), options=DESTRUCTIVE)
 ENTRIES: dict[str, Entry] = {**FAULTS, **SOFT_FAULTS, **DIFFERENT, "reference": REFERENCE}
-#: Runs at once: a child waits on the network for part of its run, so one more than the cores.
-WORKERS = min(4, (os.cpu_count() or 1) + 1)
-#: The longest a test waits for its run (``run_suite`` stops a child after 300 s).
-RUN_WAIT = 900.0
 
 
 def free_port() -> int:
@@ -103,32 +97,13 @@ def run_against(entry: Entry, report_dir: Path, env: dict[str, str] | None = Non
     return run
 
 
-class Runs:
-    """Suite runs by entry name, started in the background, a few at a time."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.env = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(base / "pycache")}
-        self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pbx-run")
-        self.futures: dict[str, Future[SuiteRun]] = {}
-
-    def start(self, name: str) -> None:
-        if name not in self.futures:
-            report_dir = self.base / name
-            report_dir.mkdir()
-            entry = ENTRIES[name]
-            self.futures[name] = self.pool.submit(run_against, entry, report_dir, self.env)
-
-    def get(self, name: str) -> SuiteRun:
-        self.start(name)
-        return self.futures[name].result(timeout=RUN_WAIT)
-
-
 @pytest.fixture(scope="module")
 def runs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Runs]:
-    started = Runs(tmp_path_factory.mktemp("pbx-runs"))
+) -> Iterator[Background]:
+    base = tmp_path_factory.mktemp("pbx-runs")
+    env = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(base / "pycache")}
+    started = Background(base, lambda name, out: run_against(ENTRIES[name], out, env))
     for item in request.session.items:  # the selected tests of this module, in their order
         if item.path != request.path:
             continue
@@ -139,7 +114,7 @@ def runs(
         if name in ENTRIES:
             started.start(name)
     yield started
-    started.pool.shutdown(wait=True, cancel_futures=True)
+    started.close()
 
 
 def names(catalogue: dict[str, Entry]) -> list[Any]:
@@ -195,7 +170,7 @@ def test_catalogue_is_complete() -> None:
         assert not named & set().union(*entry.allow.values()), f"{name}: expected or allowed"
 
 
-def test_reference_has_no_failures(runs: Runs) -> None:
+def test_reference_has_no_failures(runs: Background) -> None:
     run = runs.get("reference")
     assert (run.report_dir / "results.json").exists(), explain(run)
     assert_no_failure(run)
@@ -207,7 +182,7 @@ def test_reference_has_no_failures(runs: Runs) -> None:
 
 
 @pytest.mark.parametrize("name", names(FAULTS))
-def test_fault_is_failed(name: str, runs: Runs) -> None:
+def test_fault_is_failed(name: str, runs: Background) -> None:
     entry = FAULTS[name]
     run = runs.get(name)
     assert_graded(name, run, entry)
@@ -224,7 +199,7 @@ def assert_allowed(run: SuiteRun, entry: Entry) -> None:
 
 
 @pytest.mark.parametrize("name", names(SOFT_FAULTS))
-def test_soft_fault_is_graded(name: str, runs: Runs) -> None:
+def test_soft_fault_is_graded(name: str, runs: Background) -> None:
     entry = SOFT_FAULTS[name]
     run = runs.get(name)
     assert_graded(name, run, entry)
@@ -233,7 +208,7 @@ def test_soft_fault_is_graded(name: str, runs: Runs) -> None:
 
 
 @pytest.mark.parametrize("name", names(DIFFERENT))
-def test_different_pbx_is_not_failed(name: str, runs: Runs) -> None:
+def test_different_pbx_is_not_failed(name: str, runs: Background) -> None:
     """No fail, and no non-strict beyond the readings it chose and the verdicts that vary."""
     entry = DIFFERENT[name]
     run = runs.get(name)
