@@ -76,6 +76,9 @@ class Lines:
         self.listener = listener
         self.timeout = timeout
         self.open: set[str] = set()
+        #: Set once a call was waited for in vain: this PBX does not say when calls
+        #: end, so no later call_back waits (the run stays bounded).
+        self.blind = False
         self._lock = threading.Lock()
 
     def placed(self, session_id: str) -> None:
@@ -85,12 +88,14 @@ class Lines:
     def wait_free(self) -> None:
         with self._lock:
             waiting = set(self.open)
-        if self.listener is None or not waiting:
+        if self.listener is None or self.blind or not waiting:
             return
-        self.listener.wait(_done(waiting), self.timeout)
+        received = self.listener.wait(_done(waiting), self.timeout)
+        ended = _done(waiting)(received)
         time.sleep(LINE_GRACE_S)  # the disconnected may come just before the line is free
         with self._lock:
             self.open -= waiting  # ended, or waited for once: not again
+            self.blind = self.blind or not ended
 
 
 def _done(sessions: set[str]) -> Any:
