@@ -9,12 +9,13 @@ The runs the selected tests need start together, a few at a time (``Background``
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.reference.crm import ReferenceCrm
+from conformance.reference.crm import Answer, ReferenceCrm
 from tests.faults.crm import FAULTS, OPTIONS, SOFT_FAULTS, WITHOUT_ORACLE, IsRecordStringOnly
 from tests.support import (
     CLIENT_ID,
@@ -29,6 +30,8 @@ from tests.support import (
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from werkzeug.wrappers import Request
 
 #: Every run this module reads: name -> (receiver class, suite options, given its oracle).
 RUNS: dict[str, tuple[type[ReferenceCrm], tuple[str, ...], bool]] = {
@@ -74,6 +77,7 @@ def _names(item: pytest.Item) -> list[str]:
             "is-record-string-only" if profile == "guide" else "content-bug:field"
         ],
         "test_a_crm_that_stops_answering_is_failed_once": ["dies-after-deep-nesting"],
+        "test_the_case_that_killed_it_fails_and_no_other": ["dies-on-second-long-body"],
     }
     return [n for n in by_test.get(getattr(item, "originalname", item.name), []) if n in RUNS]
 
@@ -208,3 +212,42 @@ def test_a_crm_that_stops_answering_is_failed_once(runs: Background) -> None:
     assert run.with_verdict("fail") == {"crm.input.deeply-nested"}, explain(run)
     later = [c for c in run.results["cases"] if "stopped answering after" in c["detail"]]
     assert any(c["verdict"] == "skip" for c in later), explain(run)
+
+
+def test_the_case_that_killed_it_fails_and_no_other(runs: Background) -> None:
+    """A 500 to one long body, death at the next: two fails, each for what it did."""
+    run = runs.get("dies-on-second-long-body")
+    assert run.base_ids("fail") == {"crm.sign.long-body", "crm.sign.body-altered-tail"}, explain(
+        run
+    )
+    tail = next(c for c in run.results["cases"] if c["id"] == "crm.sign.body-altered-tail")
+    assert "stopped answering after" in tail["detail"]
+
+
+class _RestartsAfterDeepNesting(ReferenceCrm):
+    """Down for a moment after a deep body (a restart), then up again; 500 to a repeat."""
+
+    def handle(self, request: Request) -> Answer:
+        down = self.__dict__.setdefault("down_until", [0.0])
+        if time.monotonic() < down[0]:
+            return Answer(503, "restarting")
+        answer = super().handle(request)
+        if "nests too deeply" in answer.message:
+            down[0] = time.monotonic() + 1.5
+            return Answer(500, "internal error: RecursionError")
+        return answer
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        if str(doc["state"]) in self.sessions.get(doc["session_id"], []):
+            raise KeyError("duplicate")
+        return super().record(doc)
+
+
+def test_a_crm_that_restarts_is_judged_again(tmp_path: Path) -> None:
+    """Down longer than the timeout after one fault, then back: its later 500s are failed
+    again, not skipped as if it were still down."""
+    run = run_against(
+        make(_RestartsAfterDeepNesting), ("--sut-timeout", "1"), tmp_path, with_oracle=True
+    )
+    assert "crm.input.deeply-nested" in run.base_ids("fail"), explain(run)
+    assert "crm.lifecycle.duplicate" in run.base_ids("fail"), explain(run)

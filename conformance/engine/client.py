@@ -167,7 +167,7 @@ class Client:
         # httpx's defaults (Accept, Accept-Encoding) are not what a PBX sends;
         # the SUT should see only what the case sets, plus who is asking.
         self._http.headers = httpx.Headers({"User-Agent": f"vats-conformance/{__version__}"})
-        self._crashed_last = False
+        self._last = threading.local()  # per thread: explore's workers each have their own
 
     def close(self) -> None:
         self._http.close()
@@ -193,7 +193,7 @@ class Client:
             request_headers=sent,
             request_body=body,
             expect=expect,
-            after_crash=self._crashed_last,
+            after_crash=getattr(self._last, "crashed", False),
         )
         streams: list[Any] = []
         expired = threading.Event()
@@ -245,5 +245,5 @@ class Client:
         finally:
             self._watchdog.disarm(ticket)
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
-        self._crashed_last = ex.crashed
+        self._last.crashed = ex.crashed
         return ex

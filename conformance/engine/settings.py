@@ -344,9 +344,11 @@ def from_config(config: pytest.Config) -> Settings:
     call_to, from_pin, from_sipuri, no_calls = _parties(opts, embedded=embedded, pbx_url=pbx_url)
     crm_oracle = _oracle(opts["--crm-oracle"]) if opts["--crm-oracle"] else None
     if crm_oracle and pbx_url and not crm_url:
-        raise pytest.UsageError(
-            "--crm-oracle: it answers for a CRM, and no --crm-url is given (only --pbx-url)"
-        )
+        if config.getoption("crm_oracle") is not None:  # said on the command line: a mistake
+            raise pytest.UsageError(
+                "--crm-oracle: it answers for a CRM, and no --crm-url is given (only --pbx-url)"
+            )
+        crm_oracle = None  # VATS_CRM_ORACLE left in the environment: no CRM in this run
     admin_token = opts["--pbx-admin-token"]
     if admin_token is not None:
         _header_value("--pbx-admin-token", admin_token, show=False)

@@ -327,15 +327,40 @@ class SameSecondCrashes(ReferenceCrm):
         return super().record(doc)
 
 
+def _new_only(crm: ReferenceCrm, request: Request, body: bytes) -> bool:
+    """The reference's signature check, for new notifications only."""
+    try:
+        state = json.loads(body).get("state")
+    except (ValueError, AttributeError, RecursionError):
+        state = "new"
+    return state != "new" or ReferenceCrm.signature_ok(crm, request, body)
+
+
 class VerifiesOnlyNew(ReferenceCrm):
     """Checks the signature of new notifications only: a forged disconnected is processed."""
 
     def signature_ok(self, request: Request, body: bytes) -> bool:
-        try:
-            state = json.loads(body).get("state")
-        except (ValueError, AttributeError, RecursionError):
-            state = "new"
-        return state != "new" or super().signature_ok(request, body)
+        return _new_only(self, request, body)
+
+
+class DiesOnSecondLongBody(ReferenceCrm):
+    """A 500 to a long body, and at the second one it dies: 503 to everything after."""
+
+    def handle(self, request: Request) -> Answer:
+        state = self.__dict__.setdefault("long_bodies", [0])
+        if state[0] >= 2:
+            return Answer(503, "service unavailable")
+        if request.content_length and request.content_length > 8192:
+            state[0] += 1
+            return Answer(503 if state[0] >= 2 else 500, "internal error: buffer")
+        return super().handle(request)
+
+
+class LifecycleStrictVerifiesOnlyNew(LifecycleStrictCrm):
+    """409 to calls it never saw, and checks the signature of new notifications only."""
+
+    def signature_ok(self, request: Request, body: bytes) -> bool:
+        return _new_only(self, request, body)
 
 
 class DiesAfterDeepNesting(ReferenceCrm):
@@ -501,6 +526,11 @@ FAULTS: dict[str, tuple[type[ReferenceCrm], set[str]]] = {
     "dies-after-deep-nesting": (DiesAfterDeepNesting, {"crm.input.deeply-nested"}),
     "same-second-crashes": (SameSecondCrashes, {"crm.lifecycle.same-second"}),
     "verifies-only-new": (VerifiesOnlyNew, {"crm.sign.later-state"}),
+    # The long body gets a 500; the tail case's long body kills it, and that case says so.
+    "dies-on-second-long-body": (
+        DiesOnSecondLongBody,
+        {"crm.sign.long-body", "crm.sign.body-altered-tail"},
+    ),
 }
 
 #: Faults the suite must catch from the wire alone: run without --crm-oracle.
@@ -548,4 +578,11 @@ SOFT_FAULTS: dict[str, tuple[type[ReferenceCrm], tuple[str, ...], dict[str, set[
         {"non-strict": {"crm.input.deeply-nested"}},
     ),
     "non-object-crashes": (NonObjectCrashes, (), {"non-strict": {"crm.input.non-object"}}),
+    # A forged disconnected after the call's correct new: held either way, so only the
+    # answer tells, and a 200 cannot be told from acceptance (D4).
+    "lifecycle-strict-verifies-only-new": (
+        LifecycleStrictVerifiesOnlyNew,
+        (),
+        {"non-strict": {"crm.sign.later-state"}},
+    ),
 }
