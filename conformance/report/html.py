@@ -439,10 +439,11 @@ def _header(document: Mapping[str, Any], summary: dict[str, int], links: _Links)
         '<header class="top">\n<h1>VATS Integration API conformance</h1>\n'
         f'<table class="targets">{"".join(rows)}</table>\n'
         f'<dl class="facts">{facts_html}</dl>\n'
+        f'<p class="totals" aria-label="Verdict totals">{totals}</p>\n'
+        + not_run
         + _readings(_map(document.get("readings")), links)
         + _controls(_map(document.get("controls")), links)
-        + not_run
-        + f'<p class="totals" aria-label="Verdict totals">{totals}</p>\n</header>'
+        + "</header>"
     )
 
 
