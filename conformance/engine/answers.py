@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.engine import checks
+from conformance.engine import checks, ids
 from conformance.engine.client import Exchange
 from conformance.engine.verdict import fail, non_strict
 
@@ -73,6 +73,8 @@ def parse(ex: Exchange) -> Answer:
         return Answer(ex, None, "a body that is not UTF-8")
     except ValueError:
         return Answer(ex, None, "a body that is not JSON")
+    except RecursionError:
+        return Answer(ex, None, "a body nested too deeply to read")
     if not isinstance(doc, dict):
         return Answer(ex, None, f"JSON that is not an object ({type(doc).__name__})")
     return Answer(ex, doc, None)
@@ -111,6 +113,16 @@ def outcome(answer: Answer, key: str) -> str:
     if is_zero(result) or (one_is_success and is_one(result) and answer.has(key)):
         return "success"
     return "refusal"
+
+
+def session_of(ex: Exchange) -> str | None:
+    """The session id a ``call_back`` answer gave, when it reads as a success.
+
+    A number counts too (as its digits): ``pbx.answer.session-id`` grades its type.
+    """
+    answer = parse(ex)
+    sid = ids.text(answer.value("session_id"))
+    return sid if sid and outcome(answer, "session_id") == "success" else None
 
 
 def success(ex: Exchange, key: str) -> bool:

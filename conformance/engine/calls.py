@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.engine import answers, ids
+from conformance.engine import answers
 from conformance.engine.client import Exchange
 from conformance.engine.drivers import PbxApi
 from conformance.engine.listener import Listener, Received
@@ -112,12 +112,7 @@ def place(pbx: PbxApi, requests: list[dict[str, Any]]) -> list[PlacedCall]:
     for doc in requests:
         placed_at = time.time()
         ex = pbx.call_back(doc)
-        call = PlacedCall(doc, ex, placed_at)
-        answer = answers.parse(ex)
-        sid = ids.text(answer.value("session_id"))
-        if answers.outcome(answer, "session_id") == "success" and sid:
-            call.session_id = sid  # a number counts too: pbx.answer.session-id grades its type
-        calls.append(call)
+        calls.append(PlacedCall(doc, ex, placed_at, session_id=answers.session_of(ex)))
     return calls
 
 

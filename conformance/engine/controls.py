@@ -24,17 +24,16 @@ inconclusive (``skip``); a target that stops answering after the fault fails.
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import pytest
 
-from conformance.engine import readings
+from conformance.engine import answers, readings
 from conformance.engine.client import Client, Exchange
 from conformance.engine.drivers import CrmWebhook, Target, unique_session
 from conformance.engine.readings import Reading
@@ -61,6 +60,7 @@ SETTLE_SAMPLES = 3
 #: Pauses before sending a control again after a 5xx or no answer (start-up only).
 RETRY_PAUSES = (0.5, 1.0, 2.0)
 
+T = TypeVar("T")
 RefusalKind = Literal["forgery", "key-holder", "reading", "content", "garbage"]
 
 
@@ -68,29 +68,30 @@ def ok(ex: Exchange) -> bool:
     return ex.status is not None and 200 <= ex.status < 300
 
 
-def crashed(ex: Exchange) -> bool:
-    """No answer, or a server error."""
-    return ex.crashed
-
-
-def _result(ex: Exchange) -> Any:
-    """The answer's JSON ``result``, when it is a JSON object that has one."""
-    try:
-        doc = json.loads(ex.response_body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    return doc.get("result") if isinstance(doc, dict) else None
-
-
-def _zero(value: Any) -> bool:
-    return (type(value) is int and value == 0) or value == "0"
+def retried(
+    attempt: Callable[[int], tuple[T, Exchange]], pauses: tuple[float, ...]
+) -> tuple[T, Exchange]:
+    """``attempt(0)``, then ``attempt(1)``, ... after each pause while its answer is a 5xx
+    or none (a proxy warming up, a cold start): a passing fault is no verdict."""
+    result = attempt(0)
+    for n, pause in enumerate(pauses, 1):
+        if not result[1].crashed:
+            break
+        time.sleep(pause)
+        result = attempt(n)
+    return result
 
 
 def says_refused(ex: Exchange, control: Exchange) -> bool:
     """A 2xx whose JSON ``result`` is non-zero where the control's is zero: a refusal
     in the API's own terms (А.3's answers). Any other difference proves nothing."""
-    mine, theirs = _result(ex), _result(control)
-    return _zero(theirs) and mine is not None and not _zero(mine) and not isinstance(mine, bool)
+    mine, theirs = answers.parse(ex).result, answers.parse(control).result
+    return (
+        answers.is_zero(theirs)
+        and mine is not None
+        and not answers.is_zero(mine)
+        and not isinstance(mine, bool)
+    )
 
 
 def new_notification(shape: str, ts: str, pins: str | None) -> dict[str, Any]:
@@ -355,16 +356,13 @@ class CrmControls:
     def _try(
         crm: CrmWebhook, doc: dict[str, Any], spelling: str
     ) -> tuple[dict[str, Any], Exchange]:
-        """``doc`` sent; again on another fresh call after a 5xx or no answer (a proxy
-        warming up, a cold start), pausing 0.5, 1 and 2 s: a passing fault is no verdict."""
-        ex = crm.notify(doc, spelling, announce=False)
-        for pause in RETRY_PAUSES:
-            if not crashed(ex):
-                break
-            time.sleep(pause)
-            doc = twin(doc)
-            ex = crm.notify(doc, spelling, announce=False)
-        return doc, ex
+        """``doc`` sent; again on another fresh call after a 5xx or no answer (``retried``)."""
+
+        def attempt(n: int) -> tuple[dict[str, Any], Exchange]:
+            sent = doc if n == 0 else twin(doc)
+            return sent, crm.notify(sent, spelling, announce=False)
+
+        return retried(attempt, RETRY_PAUSES)
 
     def _oracle(self) -> None:
         assert self.baseline is not None
@@ -458,18 +456,16 @@ class CrmControls:
 
     def _missed_call(self, crm: CrmWebhook, **extra: Any) -> Exchange:
         """A fresh call's new, then its disconnected with ``extra``; the disconnected's
-        answer. Once more on another call after a 5xx or no answer (``_try``)."""
-        assert self.baseline is not None
-        reason = "Отбой вызывающего абонента"
-        for pause in (0.0, *RETRY_PAUSES[:1]):
-            time.sleep(pause)
-            call = self.baseline.fresh()
+        answer. Once more on another call after a 5xx or no answer (``retried``)."""
+        baseline = self.require()
+
+        def attempt(_: int) -> tuple[None, Exchange]:
+            call = baseline.fresh()
             crm.notify(call, self.spelling, announce=False)
-            end = ending(call, disconnect_reason=reason, **extra)
-            ex = crm.notify(end, self.spelling, announce=False)
-            if not crashed(ex):
-                break
-        return ex
+            end = ending(call, disconnect_reason="Отбой вызывающего абонента", **extra)
+            return None, crm.notify(end, self.spelling, announce=False)
+
+        return retried(attempt, RETRY_PAUSES[:1])[1]
 
     # -- using -----------------------------------------------------------------
     @property
@@ -587,7 +583,7 @@ class CrmControls:
         finally:
             self._local.quiet = False
         if not ok(control):
-            if crashed(faulted) and faulted.after_crash:
+            if faulted.crashed and faulted.after_crash:
                 if not ok(self.alive(crm)):
                     with self._lock:
                         self.stopped = self.stopped or f"a request before {what}"
@@ -595,7 +591,7 @@ class CrmControls:
                     "inconclusive: the CRM was not answering before this case's fault either "
                     f"({faulted.summary()}; the request before it may be why)"
                 )
-            if crashed(faulted):
+            if faulted.crashed:
                 alive = self.alive(crm)
                 if not ok(alive):
                     with self._lock:
@@ -624,9 +620,9 @@ class CrmControls:
         what: str,
     ) -> None:
         status = ex.status
-        if kind == "content" and crashed(ex):
+        if kind == "content" and ex.crashed:
             raise fail(f"no server error on {what} (a PBX may send it)", ex.summary(), ex)
-        if crashed(ex):
+        if ex.crashed:
             raise non_strict(
                 f"a 4xx for {what}",
                 f"{ex.summary()}: a server error on input no correct PBX sends"

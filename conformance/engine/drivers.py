@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import pytest
 from hypothesis import strategies as st
 
-from conformance.engine import answers, ids
+from conformance.engine import answers
 from conformance.engine.client import Client, Exchange, Headers
 from conformance.engine.explore import WORKERS, explore
 from conformance.engine.settings import Settings
@@ -281,11 +281,8 @@ class PbxApi(Signed):
         if calling and self.lines is not None:
             self.lines.wait_free()
         ex = super().send(method, url, body, headers, expect=expect)
-        if calling and self.lines is not None and ex.status is not None and ex.status < 300:
-            answer = answers.parse(ex)
-            sid = ids.text(answer.value("session_id"))
-            if sid and answers.outcome(answer, "session_id") == "success":
-                self.lines.placed(sid)
+        if calling and self.lines is not None and (sid := answers.session_of(ex)):
+            self.lines.placed(sid)
         return ex
 
     def url(self, method: str) -> str:

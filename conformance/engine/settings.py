@@ -13,7 +13,7 @@ import secrets
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import pytest
 
@@ -255,16 +255,24 @@ def _header_value(option: str, raw: str, *, show: bool = True) -> None:
         )
 
 
-def _url(option: str, raw: str) -> str:
+def _http_url(option: str, raw: str, *, shown: str | None = None) -> SplitResult:
+    """``raw`` as an http(s) URL with a host and a valid port; one ERROR: line otherwise
+    (naming ``shown``, the value as given, when ``raw`` was filled in for the check)."""
+    given = raw if shown is None else shown
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise pytest.UsageError(f"{option}: expected an http:// or https:// URL, got {raw!r}")
-    if parts.query or parts.fragment:
-        raise pytest.UsageError(f"{option}: a base URL takes no query or fragment, got {raw!r}")
+        raise pytest.UsageError(f"{option}: expected an http:// or https:// URL, got {given!r}")
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise pytest.UsageError(f"{option}: bad port in {raw!r}") from None
+        raise pytest.UsageError(f"{option}: bad port in {given!r}") from None
+    return parts
+
+
+def _url(option: str, raw: str) -> str:
+    parts = _http_url(option, raw)
+    if parts.query or parts.fragment:
+        raise pytest.UsageError(f"{option}: a base URL takes no query or fragment, got {raw!r}")
     return raw.rstrip("/")
 
 
@@ -275,13 +283,7 @@ def _oracle(raw: str) -> str:
             "--crm-oracle: expected a URL with {session_id} once, e.g. "
             f"http://crm.example/oracle/{{session_id}}, got {raw!r}"
         )
-    parts = urlsplit(raw.replace("{session_id}", "x"))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise pytest.UsageError(f"--crm-oracle: expected an http:// or https:// URL, got {raw!r}")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise pytest.UsageError(f"--crm-oracle: bad port in {raw!r}") from None
+    _http_url("--crm-oracle", raw.replace("{session_id}", "x"), shown=raw)
     return raw
 
 

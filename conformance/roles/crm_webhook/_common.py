@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from conformance.engine.controls import CrmControls, crashed, ok, twin
+from conformance.engine.controls import CrmControls, ok, twin
 from conformance.engine.drivers import CrmWebhook, unique_session
 from conformance.engine.verdict import case, case_param, fail, info, non_strict
 from conformance.spec import examples, lifecycle, mutations
@@ -68,7 +68,7 @@ def run_mutation(crm: CrmWebhook, controls: CrmControls, row: mutations.Mutation
     assert faulted is not None, f"{row.base_id} applies to every notification"
     ex = crm.faulted("POST", crm.url, faulted)
     if row.kind == "reading":
-        if crashed(ex):
+        if ex.crashed:
             raise non_strict(f"an answer to {row.fault}", ex.summary(), ex)
         raise info(
             "either answer: the guide does not say",
@@ -121,7 +121,7 @@ def spelled(
     ex = crm.notify(doc, style, announce=announce)
     if ok(ex):
         return
-    if crashed(ex):
+    if ex.crashed:
         raise fail("no server error on a valid notification", ex.summary(), ex)
     control = respelled_twins(crm, doc, label)
     if control is None:

@@ -17,6 +17,7 @@ import pytest
 from conformance.engine import answers
 from conformance.engine.calls import PlacedCall
 from conformance.engine.client import Exchange
+from conformance.engine.readings import Reading
 from conformance.engine.verdict import fail, info, non_strict
 from conformance.roles.pbx_api._common import pbx_case
 
@@ -48,13 +49,9 @@ def test_json(call_back_answers: list[PlacedCall], wire_log: list[Exchange]) -> 
 def _record(
     run_readings: dict[str, dict[str, Any]], dimension: str, used: str, other: str, case: str
 ) -> None:
-    run_readings.setdefault("pbx-api", {})[dimension] = {
-        "used": used,
-        "accepted": [used],
-        "refused": {},
-        "case": case,
-        "other": other,
-    }
+    """The PBX sends one of the two readings: recorded as taken (results.json "readings")."""
+    reading = Reading(dimension, (used, other), accepted=[used], used=used)
+    run_readings.setdefault("pbx-api", {})[dimension] = reading.to_json(case)
 
 
 @pbx_case(
