@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.engine.verdict import CaseInfo
+from conformance.grading.verdict import CaseInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,17 +16,18 @@ from typing import Any
 
 import pytest
 
-from conformance import __version__, report
-from conformance.engine import allure_out, answers, junit, results, settings
-from conformance.engine.calls import Lines, PlacedCall, await_calls, fetch_link, place
-from conformance.engine.client import Client, Exchange
-from conformance.engine.controls import CrmControls
-from conformance.engine.drivers import RUN_TAG, CrmWebhook, PbxApi, Target
-from conformance.engine.listener import Listener
-from conformance.engine.readings import Reading
-from conformance.engine.results import CaseResult
-from conformance.engine.settings import Settings
-from conformance.engine.verdict import RANK, CaseInfo, Finding, Verdict
+from conformance import __version__, report, settings
+from conformance.grading import answers
+from conformance.grading.readings import Reading
+from conformance.grading.verdict import RANK, CaseInfo, Finding, Verdict
+from conformance.report import allure_out, junit, results
+from conformance.report.results import CaseResult
+from conformance.settings import Settings
+from conformance.sut.calls import Lines, PlacedCall, await_calls, fetch_link, place
+from conformance.sut.controls import CrmControls
+from conformance.sut.drivers import RUN_TAG, CrmWebhook, PbxApi, Target
+from conformance.transport.client import Client, Exchange
+from conformance.transport.listener import Listener
 
 SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey["Run"]()
@@ -55,7 +56,7 @@ class Run:
         self.deselected: Counter[str] = Counter()
         #: role -> dimension -> what the target took (results.json "readings").
         self.readings: dict[str, dict[str, Any]] = {}
-        #: Root causes the run's exchanges show (report/diagnose.py), for the summary.
+        #: Root causes the run's exchanges show (grading/diagnose.py), for the summary.
         self.diagnoses: list[dict[str, Any]] = []
         self.lines: Lines | None = None
 
@@ -177,7 +178,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _establish_crm(config: pytest.Config) -> None:
-    """The CRM's controls, before the first case (engine/controls.py).
+    """The CRM's controls, before the first case (sut/controls.py).
 
     A ``--crm-oracle`` that does not tell an accepted call from an unknown one is a
     usage error: one ``ERROR:`` line, exit status 4.

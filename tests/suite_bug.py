@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import checks
+from conformance.grading import checks
 
 
 def _broken(*args: Any, **kwargs: Any) -> None:

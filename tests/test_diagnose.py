@@ -1,4 +1,4 @@
-"""Diagnoses (report/diagnose.py): each rule fires on the evidence it needs, and only then.
+"""Diagnoses (grading/diagnose.py): each rule fires on the evidence it needs, and only then.
 
 Every document here is built by hand with the small builders below, in the
 shape results.json has (cases, exchanges, ``expect``, ``evidence``,
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from conformance.report.diagnose import diagnose
-from conformance.report.jsonfeatures import features, shape, spelling
+from conformance.grading.diagnose import diagnose
+from conformance.grading.jsonfeatures import features, shape, spelling
 from conformance.spec import jsontext
 
 EVENTS = "http://crm.test/hook/call_events"

@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from conformance.engine.calls import PlacedCall
-from conformance.engine.client import Exchange
-from conformance.engine.listener import Received
-from conformance.engine.verdict import Finding, Verdict
+from conformance.grading.verdict import Finding, Verdict
 from conformance.roles.pbx_events.test_a2_notifications import (
     judge_order,
     parse_timestamp,
     seconds,
     with_plus,
 )
+from conformance.sut.calls import PlacedCall
+from conformance.transport.client import Exchange
+from conformance.transport.listener import Received
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 HOUR = 3600.0

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conformance.engine.calls import Lines
-from conformance.engine.listener import Received
+from conformance.sut.calls import Lines
+from conformance.transport.listener import Received
 
 
 class FakeListener:

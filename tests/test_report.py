@@ -26,12 +26,19 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import junit
-from conformance.engine.client import Exchange
 from conformance.reference.server import serve, status_line
-from conformance.report import curl, mark_signatures, render, reproduce, signature_matches, write
+from conformance.report import (
+    curl,
+    junit,
+    mark_signatures,
+    render,
+    reproduce,
+    signature_matches,
+    write,
+)
 from conformance.report import html as report_html
-from conformance.spec import signing
+from conformance.spec import sections, signing
+from conformance.transport.client import Exchange, body_bytes
 from tests.support import CLIENT_ID, CLIENT_KEY
 
 HOSTILE = "</script><img src=x onerror=alert(1)>"
@@ -354,7 +361,7 @@ def test_hooks_for_browser_tests() -> None:
     ],
 )
 def test_method_from_the_last_path_segment(url: str, method: str) -> None:
-    assert report_html.method_of(url) == method
+    assert sections.method_of(url) == method
 
 
 def test_bodies_pretty_and_raw() -> None:
@@ -668,7 +675,7 @@ def assert_same_request(ex: dict[str, Any], got: Received) -> None:
     path, _, query = url.split("/", 3)[3].partition("?")
     assert got.method == request["method"]
     assert (got.path, got.query) == ("/" + path, query)
-    assert got.body == curl.body_bytes(request)
+    assert got.body == body_bytes(request)
     wanted = kept(request["headers"])
     arrived = [(n.lower(), v) for n, v in got.headers]
     for header in wanted:

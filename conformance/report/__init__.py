@@ -10,8 +10,8 @@ show (results.json ``diagnoses``, shown first in the page).
 
 from __future__ import annotations
 
+from conformance.grading.diagnose import diagnose
 from conformance.report.curl import mark_signatures, reproduce, signature_matches
-from conformance.report.diagnose import diagnose
 from conformance.report.html import render, write
 
 __all__ = ["diagnose", "mark_signatures", "render", "reproduce", "signature_matches", "write"]

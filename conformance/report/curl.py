@@ -17,8 +17,6 @@ a body, the raw query string.
 from __future__ import annotations
 
 import base64
-import binascii
-import contextlib
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -26,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.spec import signing
+from conformance.transport.client import body_bytes
 
 #: Headers curl sets itself (or that describe the connection): not reproduced.
 DROPPED = frozenset({"host", "content-length", "user-agent", "connection"})
@@ -34,17 +33,6 @@ SIGNED_FIELD = "signed_correctly"
 _HEX_SIGN = re.compile(r"[0-9a-f]{64}")
 _ID_VAR = '"$VATS_CLIENT_ID"'
 _KEY_VAR = '"$VATS_CLIENT_KEY"'
-
-
-def body_bytes(part: Mapping[str, Any]) -> bytes:
-    """The exact bytes of a recorded request or response body (results.json form)."""
-    body = part.get("body") or ""
-    if not isinstance(body, str):
-        body = str(body)
-    if part.get("body_encoding") == "base64":
-        with contextlib.suppress(binascii.Error, ValueError):
-            return base64.b64decode(body, validate=True)
-    return body.encode("utf-8", "surrogatepass")
 
 
 def signed_data(request: Mapping[str, Any]) -> bytes:

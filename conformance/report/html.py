@@ -8,7 +8,7 @@ even an injection that escaped the escaping could not run. The script only
 toggles visibility, sets text and copies text; it never parses HTML.
 
 The page opens with what explains the most: the diagnoses (``document["diagnoses"]``,
-report/diagnose.py), then the cases in which the suite itself failed (verdict
+grading/diagnose.py), then the cases in which the suite itself failed (verdict
 ``error``, shown apart and never counted as the target's failures), then the
 matrix, the filters and every other case, failures first.
 
@@ -39,9 +39,18 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from conformance.report import curl
+from conformance.spec.sections import (
+    METHODS,
+    SECTIONS,
+    direction_of,
+    method_of,
+    section_anchor,
+    section_heading,
+    section_key,
+)
+from conformance.transport.client import body_bytes
 
 #: The suite's own fault (an unexpected exception in a case): never the target's fail.
 ERROR = "error"
@@ -50,11 +59,6 @@ ERROR = "error"
 VERDICTS = (ERROR, "fail", "non-strict", "info", "skip", "pass")
 #: Cases whose every exchange gets a curl reproduction.
 REPRODUCED = frozenset({"fail", "non-strict"})
-#: The guide's methods (3.1.3), named by the last segment of their URL (1.3).
-METHODS = ("call_events", "call_back", "get_record")
-#: Direction as the guide's request log sees it (3.2.3): notifications go to
-#: the CRM, call_back and get_record come from it.
-DIRECTIONS = {"call_events": "to-crm", "call_back": "from-crm", "get_record": "from-crm"}
 DIRECTION_LABELS = {"to-crm": "to the CRM", "from-crm": "from the CRM"}
 METHOD_LABELS = {
     "call_events": "call_events: уведомление о вызовах",
@@ -67,25 +71,6 @@ ROLE_LABELS = {
     "pbx-api": "PBX API (the suite plays the CRM)",
     "pbx-events": "PBX notifications (the suite is the CRM's webhook)",
 }
-#: The guide's (2017) headings of the sections cases cite: title, then the
-#: interface a section of Appendix А describes.
-SECTIONS: dict[str, tuple[str, str | None]] = {
-    "1.3": ("Описание взаимодействия Интеграционного API с внешней системой", None),
-    "1.4.1": ("Формирование заголовков", None),
-    "1.4.2": ("Проверка подписи", None),
-    "1.4.3": ("Настройка сертификатов", None),
-    "3.1.1": ("Настройка параметров", None),
-    "3.1.2": ("Настройка белого списка IP-адресов", None),
-    "3.1.3": ("Методы API", None),
-    "3.2.1": ("Настройки тестовых запросов", None),
-    "3.2.3": ("Лог запросов/ответов", None),
-    "А.2": ("Уведомления и запросы от API СП", "Уведомление о вызовах (call_events)"),
-    "А.3": (
-        "Уведомления и запросы от внешней системы",
-        "Запрос на совершение исходящего вызова (call_back)",
-    ),
-    "А.4": ("Запрос записи разговора", "get_record"),
-}
 #: Characters of a body shown in the page (results.json has them all).
 MAX_SHOWN = 256 * 1024
 #: Bodies up to this many characters are also shown pretty-printed.
@@ -93,44 +78,6 @@ MAX_PRETTY = 64 * 1024
 
 
 # -- classification --------------------------------------------------------------
-
-
-def method_of(url: str) -> str:
-    """``call_events``, ``call_back``, ``get_record`` (the URL's last path segment) or ``other``."""
-    try:
-        path = urlsplit(url).path
-    except ValueError:
-        return "other"
-    last = path.rstrip("/").rsplit("/", 1)[-1]
-    return last if last in METHODS else "other"
-
-
-def direction_of(method: str) -> str:
-    """``to-crm``, ``from-crm`` (guide 3.2.3), or ``other`` for what is neither."""
-    return DIRECTIONS.get(method, "other")
-
-
-def section_key(section: str) -> str:
-    """A section number as the guide spells it (the appendix letter is Cyrillic А)."""
-    text = section.strip()
-    return "А" + text[1:] if text[:1] in ("A", "а", "a") else text
-
-
-def section_anchor(section: str) -> str:
-    """The id of a section's block in the page: ``sec-1-4-2``, ``sec-A-2``."""
-    ascii_ = section_key(section).replace("А", "A")
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_).strip("-")
-    return f"sec-{slug or 'none'}"
-
-
-def section_heading(section: str) -> str:
-    """``1.4.2 Проверка подписи``: the number and the guide's title, when known."""
-    key = section_key(section)
-    known = SECTIONS.get(key)
-    if known is None:
-        return key or "(no section)"
-    title, sub = known
-    return f"{key} {title}" + (f": {sub}" if sub else "")
 
 
 def _section_order(section: str) -> tuple[int, list[tuple[int, int | str]]]:
@@ -499,7 +446,7 @@ def _controls(controls: Mapping[str, Any], links: _Links) -> str:
 
 
 def _diagnoses(diagnoses: Any, links: _Links) -> str:
-    """One card per diagnosis (report/diagnose.py), the one explaining the most first."""
+    """One card per diagnosis (grading/diagnose.py), the one explaining the most first."""
     found = [d for d in diagnoses or [] if isinstance(d, Mapping)]
     if not found:
         return ""
@@ -742,7 +689,7 @@ def _headers(headers: Any) -> str:
 
 
 def _body(part: Mapping[str, Any]) -> str:
-    raw = curl.body_bytes(part)
+    raw = body_bytes(part)
     if not raw:
         return '<p class="muted">empty body</p>'
     size = f"{len(raw)} byte{'s' if len(raw) != 1 else ''}"

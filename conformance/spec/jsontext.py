@@ -95,7 +95,7 @@ def style_from(number: int) -> TextStyle:
     """The style numbered ``number``: every combination of the variations above has one.
 
     Styles are drawn as one number because nothing is shrunk (see
-    engine/explore.py): one draw instead of ten keeps generation cheap.
+    grading/explore.py): one draw instead of ten keeps generation cheap.
     """
     rng = random.Random(number)
     indent = rng.choice([None, None, 0, 1, 2, 4])

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from conformance.engine.controls import CrmControls, ok, twin
-from conformance.engine.drivers import CrmWebhook, unique_session
-from conformance.engine.verdict import case, case_param, fail, info, non_strict
+from conformance.grading.verdict import case, case_param, fail, info, non_strict
 from conformance.spec import examples, lifecycle, mutations
 from conformance.spec.jsontext import STYLES, TextStyle, text_styles
+from conformance.sut.controls import CrmControls, ok, twin
+from conformance.sut.drivers import CrmWebhook, unique_session
 
 ROLE = "crm-webhook"
 

@@ -17,12 +17,12 @@ from collections.abc import Callable
 
 import pytest
 
-from conformance.engine import checks
-from conformance.engine.controls import CrmControls
-from conformance.engine.drivers import CrmWebhook
-from conformance.engine.verdict import Verdict
+from conformance.grading import checks
+from conformance.grading.verdict import Verdict
 from conformance.roles.crm_webhook._common import crm_case, mutation_params, run_mutation
 from conformance.spec import mutations
+from conformance.sut.controls import CrmControls
+from conformance.sut.drivers import CrmWebhook
 
 
 @pytest.mark.parametrize("row", mutation_params("identity"))

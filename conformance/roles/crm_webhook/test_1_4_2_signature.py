@@ -5,7 +5,7 @@
 значением из заголовка «header.X-Client-Sign»."
 
 Every fault here is applied to a fresh copy of the baseline -- the simplest
-notification this CRM was shown to accept (engine/controls.py) -- and followed
+notification this CRM was shown to accept (sut/controls.py) -- and followed
 by its control; the faults themselves are the rows of spec/mutations.py, the
 same table the pbx-api role sends to a PBX.
 """
@@ -16,11 +16,8 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import checks
-from conformance.engine.client import Exchange
-from conformance.engine.controls import CrmControls, ending, ok
-from conformance.engine.drivers import CrmWebhook
-from conformance.engine.verdict import non_strict
+from conformance.grading import checks
+from conformance.grading.verdict import non_strict
 from conformance.roles.crm_webhook._common import (
     SHARE_VARIANTS,
     VARIANTS,
@@ -33,6 +30,9 @@ from conformance.roles.crm_webhook._common import (
 )
 from conformance.spec import mutations
 from conformance.spec.jsontext import STYLES
+from conformance.sut.controls import CrmControls, ending, ok
+from conformance.sut.drivers import CrmWebhook
+from conformance.transport.client import Exchange
 
 
 @crm_case(

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from conformance.engine import checks
-from conformance.engine.client import Exchange
-from conformance.engine.drivers import CrmWebhook, fresh
-from conformance.engine.explore import draw
-from conformance.engine.results import percentiles
+from conformance.grading import checks
+from conformance.grading.explore import draw
+from conformance.report.results import percentiles
 from conformance.roles.crm_webhook._common import SHARE_ANSWERED, crm_case
 from conformance.spec import lifecycle
+from conformance.sut.drivers import CrmWebhook, fresh
+from conformance.transport.client import Exchange
 
 SEQUENTIAL = 30
 BURST_CALLS = 20

@@ -21,8 +21,6 @@ from typing import Any
 
 import pytest
 
-from conformance.engine.controls import CrmControls, ending, ok
-from conformance.engine.drivers import CrmWebhook
 from conformance.roles.crm_webhook._common import (
     REQUIRED,
     SHARE_VARIANTS,
@@ -32,6 +30,8 @@ from conformance.roles.crm_webhook._common import (
     broken,
     crm_case,
 )
+from conformance.sut.controls import CrmControls, ending, ok
+from conformance.sut.drivers import CrmWebhook
 
 MALFORMED = {
     "truncated": b'{"state": "new", "type": "incoming", "session_id": "7698',

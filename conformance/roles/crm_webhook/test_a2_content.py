@@ -14,11 +14,8 @@ import secrets
 
 import pytest
 
-from conformance.engine import checks, readings
-from conformance.engine.client import Exchange
-from conformance.engine.controls import CrmControls, ok
-from conformance.engine.drivers import CrmWebhook
-from conformance.engine.verdict import Verdict, info
+from conformance.grading import checks, readings
+from conformance.grading.verdict import Verdict, info
 from conformance.roles.crm_webhook._common import (
     SHARE_VARIANTS,
     VARIANTS,
@@ -27,6 +24,9 @@ from conformance.roles.crm_webhook._common import (
     sample,
 )
 from conformance.spec import examples, lifecycle
+from conformance.sut.controls import CrmControls, ok
+from conformance.sut.drivers import CrmWebhook
+from conformance.transport.client import Exchange
 
 PAIRS = [(s, t) for s in lifecycle.STATES for t in lifecycle.CALL_TYPES]
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import checks, readings
-from conformance.engine.drivers import CrmWebhook, unique_session
-from conformance.engine.verdict import Verdict
+from conformance.grading import checks, readings
+from conformance.grading.verdict import Verdict
 from conformance.roles.crm_webhook._common import crm_case, notification
 from conformance.spec import lifecycle
+from conformance.sut.drivers import CrmWebhook, unique_session
 
 SHAPES: dict[str, dict[str, Any]] = {
     # Production's spelling ("2020-05-12 10:46:56.725"), of a recent moment.

@@ -7,7 +7,7 @@ acknowledge them (a 4xx is ``non-strict``: the PBX would log a failure for a
 notification the CRM already had).
 
 Calls are written in the readings this CRM takes (its pins, ``is_record`` and
-timestamp shapes, engine/readings.py): their shapes are the content cases'
+timestamp shapes, grading/readings.py): their shapes are the content cases'
 subject, not these.
 """
 
@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from conformance.engine import checks
-from conformance.engine.drivers import CrmWebhook
-from conformance.engine.verdict import Verdict
+from conformance.grading import checks
+from conformance.grading.verdict import Verdict
 from conformance.roles.crm_webhook._common import SHARE_ANSWERED, crm_case, sample
 from conformance.spec import lifecycle
+from conformance.sut.drivers import CrmWebhook
 
 COMBOS = [(t, s) for t in lifecycle.CALL_TYPES for s in sorted(lifecycle.SCENARIOS)]
 #: One example holds a call of every type and scenario; each case takes its own.

@@ -1,6 +1,6 @@
 """Readings of Table А.2 the CRM takes, where the guide allows two (NOTES E3, E4; production).
 
-Probed once, before the first case (engine/controls.py): the run then writes
+Probed once, before the first case (sut/controls.py): the run then writes
 every notification that is not about these shapes in the reading the CRM takes.
 A choice among readings is recorded (``info``); taking every reading is a
 ``pass``; ``fail`` only when the CRM takes none while the same notification
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.engine.client import Exchange
-from conformance.engine.controls import CrmControls
-from conformance.engine.readings import ORIGIN, Reading
-from conformance.engine.verdict import fail, info
+from conformance.grading.readings import ORIGIN, Reading
+from conformance.grading.verdict import fail, info
 from conformance.roles.crm_webhook._common import crm_case
+from conformance.sut.controls import CrmControls
+from conformance.transport.client import Exchange
 
 
 def _report(reading: Reading, wire_log: list[Exchange], field: str) -> None:

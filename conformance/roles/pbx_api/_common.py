@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from conformance.engine.verdict import case
+from conformance.grading.verdict import case
 
 ROLE = "pbx-api"
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import answers
-from conformance.engine.calls import PlacedCall
-from conformance.engine.client import Exchange
-from conformance.engine.drivers import PbxApi
-from conformance.engine.readings import Reading
-from conformance.engine.verdict import case_param, info, non_strict
+from conformance.grading import answers
+from conformance.grading.readings import Reading
+from conformance.grading.verdict import case_param, info, non_strict
 from conformance.roles.pbx_api._common import ROLE, pbx_case
 from conformance.spec import mutations
+from conformance.sut.calls import PlacedCall
+from conformance.sut.drivers import PbxApi
+from conformance.transport.client import Exchange
 
 METHODS = ("call_back", "get_record")
 #: Rows with no PBX form: changing a value of a call_back changes whom it rings, of a

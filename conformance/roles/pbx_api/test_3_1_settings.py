@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import answers, checks
-from conformance.engine.client import Exchange
-from conformance.engine.drivers import PbxApi, unique_session
-from conformance.engine.verdict import fail, non_strict
+from conformance.grading import answers, checks
+from conformance.grading.verdict import fail, non_strict
 from conformance.roles.pbx_api._common import UNKNOWN_SESSION, pbx_case
+from conformance.sut.drivers import PbxApi, unique_session
+from conformance.transport.client import Exchange
 
 #: Without the admin API: at most this many get_record requests look for the limit.
 PROBE = 150

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import answers
-from conformance.engine.calls import PlacedCall
-from conformance.engine.client import Exchange
-from conformance.engine.readings import Reading
-from conformance.engine.verdict import fail, info, non_strict
+from conformance.grading import answers
+from conformance.grading.readings import Reading
+from conformance.grading.verdict import fail, info, non_strict
 from conformance.roles.pbx_api._common import pbx_case
+from conformance.sut.calls import PlacedCall
+from conformance.transport.client import Exchange
 
 
 def _first(calls: list[PlacedCall], wire_log: list[Exchange]) -> answers.Answer:

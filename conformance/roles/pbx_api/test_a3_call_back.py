@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from conformance.engine import answers
-from conformance.engine.calls import PlacedCall
-from conformance.engine.drivers import PbxApi
-from conformance.engine.verdict import info, non_strict
+from conformance.grading import answers
+from conformance.grading.verdict import info, non_strict
 from conformance.roles.pbx_api._common import pbx_case
+from conformance.sut.calls import PlacedCall
+from conformance.sut.drivers import PbxApi
 
 
 @pytest.mark.parametrize("via", ["pin", "sipuri"])

@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conformance.engine import answers, checks
-from conformance.engine.calls import PlacedCall, fetch_link
-from conformance.engine.client import Exchange
-from conformance.engine.drivers import PbxApi, unique_session
-from conformance.engine.readings import Reading
-from conformance.engine.verdict import fail, info
+from conformance.grading import answers, checks
+from conformance.grading.readings import Reading
+from conformance.grading.verdict import fail, info
 from conformance.roles.pbx_api._common import UNKNOWN_SESSION, pbx_case
+from conformance.sut.calls import PlacedCall, fetch_link
+from conformance.sut.drivers import PbxApi, unique_session
+from conformance.transport.client import Exchange
 
 TRANSPORTS = PbxApi.TRANSPORTS
 AUDIO_MAGIC = (b"RIFF", b"ID3", b"OggS", b"fLaC")

@@ -11,12 +11,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from conformance.engine import answers
-from conformance.engine.calls import PlacedCall
-from conformance.engine.drivers import PbxApi, unique_session
+from conformance.grading import answers
 from conformance.roles.crm_webhook._common import JUNK
 from conformance.roles.pbx_api._common import UNKNOWN_SESSION, pbx_case
 from conformance.spec.jsontext import TextStyle, text_styles
+from conformance.sut.calls import PlacedCall
+from conformance.sut.drivers import PbxApi, unique_session
 
 #: A valid call_back costs a real call: one example in this many.
 CALL_SHARE = 5

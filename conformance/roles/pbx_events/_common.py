@@ -6,11 +6,11 @@ import functools
 
 import pytest
 
-from conformance.engine.calls import PlacedCall
-from conformance.engine.client import Exchange
-from conformance.engine.listener import Listener, Received
-from conformance.engine.verdict import case
+from conformance.grading.verdict import case
 from conformance.spec.lifecycle import STATES
+from conformance.sut.calls import PlacedCall
+from conformance.transport.client import Exchange
+from conformance.transport.listener import Listener, Received
 
 ROLE = "pbx-events"
 

@@ -15,13 +15,8 @@ from datetime import UTC, datetime
 from itertools import combinations
 from typing import Any
 
-from conformance.engine import answers, checks
-from conformance.engine.calls import PlacedCall, fetch_link, strangers
-from conformance.engine.client import Exchange
-from conformance.engine.drivers import PbxApi
-from conformance.engine.listener import Listener, Received
-from conformance.engine.settings import Settings
-from conformance.engine.verdict import Finding, Verdict, fail, info, non_strict
+from conformance.grading import answers, checks
+from conformance.grading.verdict import Finding, Verdict, fail, info, non_strict
 from conformance.roles.pbx_events._common import (
     each,
     events_case,
@@ -29,7 +24,12 @@ from conformance.roles.pbx_events._common import (
     lifecycle_states,
     where,
 )
+from conformance.settings import Settings
 from conformance.spec import lifecycle, schemas, signing
+from conformance.sut.calls import PlacedCall, fetch_link, strangers
+from conformance.sut.drivers import PbxApi
+from conformance.transport.client import Exchange
+from conformance.transport.listener import Listener, Received
 
 
 @events_case(

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from conformance.engine.client import Exchange
 from conformance.spec.schemas import Profile
+from conformance.transport.client import Exchange
 
 MOSCOW = timezone(timedelta(hours=3))
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import allure
 
-from conformance.engine import results
-from conformance.engine.client import Exchange
-from conformance.engine.verdict import CaseInfo, Verdict
-from conformance.report.html import section_anchor
+from conformance.grading.verdict import CaseInfo, Verdict
+from conformance.report import results
+from conformance.spec.sections import section_anchor
+from conformance.transport.client import Exchange
 
 SEVERITY = {
     Verdict.FAIL: allure.severity_level.CRITICAL,

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.engine.client import Exchange
-from conformance.engine.verdict import CaseInfo, Verdict
+from conformance.grading.verdict import CaseInfo, Verdict
+from conformance.transport.client import Exchange
 
 REDACTED = "[REDACTED]"
 

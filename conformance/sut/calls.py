@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.engine import answers
-from conformance.engine.client import Exchange
-from conformance.engine.drivers import PbxApi
-from conformance.engine.listener import Listener, Received
+from conformance.grading import answers
+from conformance.sut.drivers import PbxApi
+from conformance.transport.client import Exchange
+from conformance.transport.listener import Listener, Received
 
 #: After a call's ``disconnected``, wait this share of ``--events-timeout`` (at most
 #: ``GRACE_MAX_S``) for notifications delivered out of order.

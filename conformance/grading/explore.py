@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import pytest
 from hypothesis import strategies as st
 
-from conformance.engine.verdict import RANK, Finding
+from conformance.grading.verdict import RANK, Finding
 from conformance.spec.generate import values
 
 T = TypeVar("T")

@@ -28,9 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.report.curl import body_bytes
-from conformance.report.html import method_of, section_key
-from conformance.report.jsonfeatures import (
+from conformance.grading.jsonfeatures import (
     Feature,
     differences,
     feature_id,
@@ -39,6 +37,8 @@ from conformance.report.jsonfeatures import (
     shape,
     spelling,
 )
+from conformance.spec.sections import method_of, section_key
+from conformance.transport.client import body_bytes
 
 #: Verdicts a diagnosis explains (``error`` is the suite's own fault).
 EXPLAINABLE = frozenset({"fail", "non-strict", "info"})

@@ -13,7 +13,7 @@ once per run (``CrmControls.establish``; DECISIONS D32-D35):
   usage error), else the CRM's own lifecycle when it refuses notifications of
   calls it never saw (then a correctly signed ``disconnected`` of the call is
   accepted exactly when it holds the call), else none;
-* **the readings** of the pins and of ``is_record`` (engine/readings.py).
+* **the readings** of the pins and of ``is_record`` (grading/readings.py).
 
 A refusal case then sends its one fault on a fresh copy of the baseline, asks
 the oracle, and sends the control: the same notification, correctly signed, on
@@ -33,13 +33,13 @@ from urllib.parse import quote
 
 import pytest
 
-from conformance.engine import answers, readings
-from conformance.engine.client import Client, Exchange
-from conformance.engine.drivers import CrmWebhook, Target, unique_session
-from conformance.engine.readings import Reading
-from conformance.engine.settings import Settings
-from conformance.engine.verdict import Finding, Verdict, fail, finding, non_strict
+from conformance.grading import answers, readings
+from conformance.grading.readings import Reading
+from conformance.grading.verdict import Finding, Verdict, fail, finding, non_strict
+from conformance.settings import Settings
 from conformance.spec import lifecycle
+from conformance.sut.drivers import CrmWebhook, Target, unique_session
+from conformance.transport.client import Client, Exchange
 
 #: The session id the suite's calls are named after (the guide's example, А.2).
 SESSION_BASE = "76981273981237"

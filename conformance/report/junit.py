@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from conformance.engine.verdict import RANK, Verdict
+from conformance.grading.verdict import RANK, Verdict
 
 #: The suite's own fault (results.json ``verdict``): a JUnit error, not a failure.
 ERROR = "error"

@@ -12,16 +12,16 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import pytest
 from hypothesis import strategies as st
 
-from conformance.engine import answers
-from conformance.engine.client import Client, Exchange, Headers
-from conformance.engine.explore import WORKERS, explore
-from conformance.engine.settings import Settings
+from conformance.grading import answers
+from conformance.grading.explore import WORKERS, explore
+from conformance.settings import Settings
 from conformance.spec import signing
 from conformance.spec.jsontext import STYLES, TextStyle, render
 from conformance.spec.mutations import Faulted, Request
+from conformance.transport.client import Client, Exchange, Headers
 
 if TYPE_CHECKING:
-    from conformance.engine.calls import Lines
+    from conformance.sut.calls import Lines
 
 T = TypeVar("T")
 MAX_REDIRECTS = 3
@@ -141,7 +141,7 @@ class Signed:
         """Run ``check`` on generated values: ``--examples`` of them, or one in ``per``.
 
         ``per`` scales down cases whose every example is a whole call (several
-        requests); ``share`` names a drawn list other cases reuse (engine/explore.py);
+        requests); ``share`` names a drawn list other cases reuse (grading/explore.py);
         ``sequential`` sends one example at a time (each rings the same phones).
         Each example goes through ``prepare`` before it is sent.
         """
@@ -181,7 +181,7 @@ class CrmWebhook(Signed):
     """The suite as a PBX: POSTs ``call_events`` to ``{crm-url}/call_events`` (section 1.3).
 
     Each generated example gets session ids unique in the run (``fresh``).
-    ``spelling`` and ``adapt`` are the run's controls (engine/controls.py): the
+    ``spelling`` and ``adapt`` are the run's controls (sut/controls.py): the
     JSON spelling the CRM takes, and its readings of the guide's shapes.
     """
 
@@ -198,14 +198,14 @@ class CrmWebhook(Signed):
     ) -> CrmWebhook:
         """Send in ``spelling``, write announced notifications through ``adapt``, and
         hand every 5xx or missing answer to ``on_crash`` (the run's liveness watch,
-        which may skip the case: engine/controls.py)."""
+        which may skip the case: sut/controls.py)."""
         self.spelling = spelling
         self._adapt = adapt
         self._on_crash = on_crash
         return self
 
     def adapt(self, doc: Any) -> Any:
-        """``doc`` in the run's readings (engine/readings.py); unchanged without controls."""
+        """``doc`` in the run's readings (grading/readings.py); unchanged without controls."""
         return doc if self._adapt is None else self._adapt(doc)
 
     @property
@@ -255,7 +255,7 @@ class CrmWebhook(Signed):
         body = self.body(self.adapt(new), self.spelling)
         ex = self.post(body, self.headers(body), expect="accept")
         if ex.status is not None and ex.status >= 500:
-            from conformance.engine import checks
+            from conformance.grading import checks
 
             checks.not_a_server_error(ex)
 
@@ -270,7 +270,7 @@ class PbxApi(Signed):
     #: How ``get_record`` may travel (E5): POST with a JSON body (1.4.1 and the
     #: example), GET with ``?session_id=`` (the table), GET with the example's JSON body.
     TRANSPORTS = ("post", "get", "get-json")
-    #: The calls placed and not yet ended (engine/calls.py), when the run has a listener.
+    #: The calls placed and not yet ended (sut/calls.py), when the run has a listener.
     lines: Lines | None = None
 
     def send(

@@ -8,6 +8,7 @@ checks read the recorded ``Exchange``.
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import heapq
 import itertools
@@ -15,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,3 +248,14 @@ class Client:
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         self._last.crashed = ex.crashed
         return ex
+
+
+def body_bytes(part: Mapping[str, Any]) -> bytes:
+    """The exact bytes of a recorded request or response body (results.json form)."""
+    body = part.get("body") or ""
+    if not isinstance(body, str):
+        body = str(body)
+    if part.get("body_encoding") == "base64":
+        with contextlib.suppress(binascii.Error, ValueError):
+            return base64.b64decode(body, validate=True)
+    return body.encode("utf-8", "surrogatepass")

@@ -18,8 +18,8 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
 
-from conformance.engine import ids
-from conformance.engine.client import Exchange, Headers
+from conformance.transport import ids
+from conformance.transport.client import Exchange, Headers
 
 #: At most this many notifications are kept; later ones are answered and dropped.
 MAX_KEPT = 20_000

@@ -4,7 +4,7 @@ The reading side of ``conformance.spec.jsontext`` (which writes one value in man
 spellings): ``spelling`` names, aspect by aspect, how a body was written, so that
 two bodies of one value can be told apart in words ("compact (',' and ':')",
 "\\uXXXX escapes", "keys in another order"). ``shape`` and ``features`` describe
-a parsed body's fields for the diagnoses (report/diagnose.py).
+a parsed body's fields for the diagnoses (grading/diagnose.py).
 """
 
 from __future__ import annotations

@@ -27,9 +27,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.engine import checks, ids
-from conformance.engine.client import Exchange
-from conformance.engine.verdict import fail, non_strict
+from conformance.grading import checks
+from conformance.grading.verdict import fail, non_strict
+from conformance.transport import ids
+from conformance.transport.client import Exchange
 
 SUCCESS_MESSAGE = "Операция выполнена успешно"
 

@@ -8,8 +8,8 @@ rests on (its evidence).
 
 from __future__ import annotations
 
-from conformance.engine.client import Exchange
-from conformance.engine.verdict import Verdict, fail, finding, info
+from conformance.grading.verdict import Verdict, fail, finding, info
+from conformance.transport.client import Exchange
 
 
 def answered_in_time(ex: Exchange) -> int:

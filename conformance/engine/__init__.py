@@ -1,1 +1,0 @@
-"""How the suite talks and judges: recording HTTP client, verdicts, checks, results."""
