@@ -24,7 +24,7 @@ class _Collector:
         self.cases: list[tuple[str, CaseInfo]] = []
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        from conformance.plugin import case_id, case_info
+        from conformance.run import case_id, case_info
 
         for item in items:
             info = case_info(item)

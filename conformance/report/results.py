@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from conformance import __version__
 from conformance.grading.verdict import CaseInfo, Verdict
 from conformance.transport.client import Exchange
 
+if TYPE_CHECKING:
+    from conformance.run import Run
+    from conformance.settings import Settings
+
 REDACTED = "[REDACTED]"
+#: The roles, in the order results.json lists them.
+ROLES = ("crm-webhook", "pbx-api", "pbx-events")
 
 
 @dataclass
@@ -108,3 +116,65 @@ def write(path: Path, document: dict[str, Any], secrets: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(redact_tree(document, secrets), ensure_ascii=False, indent=1)
     path.write_text(text + "\n", encoding="utf-8")
+
+
+def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
+    """The results.json document of ``run`` (schema in README), before redaction."""
+    ordered = sorted(run.results, key=lambda r: r.case_id)
+    document = {
+        "suite": {"name": "vats-conformance", "version": __version__},
+        "target": {"client_id": s.client_id, **_flat_targets(run.targets)},
+        "roles": {
+            role: {
+                **run.targets.get(role, {}),
+                "summary": summary([r for r in run.results if r.info.role == role]),
+            }
+            for role in ROLES
+            if any(r.info.role == role for r in run.results)
+        },
+        "profile": s.profile,
+        "seed": s.seed,
+        "session_tag": run.session_tag,
+        "settings": {
+            "sut_timeout_s": s.sut_timeout,
+            "examples": s.examples,
+            "fail_on": str(s.fail_on),
+        },
+        "started": datetime.fromtimestamp(run.started, UTC).isoformat(timespec="seconds"),
+        "duration_s": round(finished - run.started, 3),
+        "cases_run_s": round((run.last_case or finished) - (run.first_case or finished), 3),
+        "requests": sum(len(r.exchanges) for r in run.results),
+        "latency_ms": latency(run.results),
+        "summary": summary(run.results),
+        "readings": run.readings,
+        "controls": _controls(run),
+        "deselected": dict(run.deselected),
+        "cases": [r.to_json() for r in ordered],
+    }
+    if s.baseline:
+        document["baseline"] = {
+            "file": str(s.baseline.path),
+            "known": [r.case_id for r in ordered if r.known],
+            "stale": [r.case_id for r in ordered if r.stale],
+            "unused": s.baseline.unused({r.case_id for r in ordered}),
+        }
+    return document
+
+
+def _controls(run: Run) -> dict[str, Any]:
+    """What the run established before its cases (results.json "controls")."""
+    c = run.controls
+    if c is None:
+        return {}
+    return {
+        "crm-webhook": {
+            "baseline": c.baseline.to_json() if c.baseline else None,
+            "oracle": c.oracle.name if c.oracle else "none",
+        }
+    }
+
+
+def _flat_targets(targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The flat shape of the first version (``crm_url``, ``crm_embedded``), kept for readers."""
+    crm = targets.get("crm-webhook")
+    return {"crm_url": crm["url"], "crm_embedded": crm["embedded"]} if crm else {}
