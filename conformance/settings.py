@@ -17,8 +17,8 @@ from urllib.parse import SplitResult, urlsplit
 
 import pytest
 
+from conformance.grading.baseline import Baseline, load
 from conformance.grading.verdict import Verdict
-from conformance.report.baseline import Baseline, load
 from conformance.spec.schemas import PROFILES, Profile
 
 DEFAULT_TIMEOUT = 5.0

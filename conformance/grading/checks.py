@@ -8,6 +8,8 @@ rests on (its evidence).
 
 from __future__ import annotations
 
+import statistics
+
 from conformance.grading.verdict import Verdict, fail, finding, info
 from conformance.transport.client import Exchange
 
@@ -44,3 +46,22 @@ def reading_recorded(ex: Exchange, reading: str) -> None:
             f"{ex.summary()}: the receiver takes the other reading",
             ex,
         )
+
+
+def percentiles(elapsed_ms: list[float]) -> dict[str, float | int]:
+    """Count, p50, p90, p99 and max of ``elapsed_ms``."""
+    times = sorted(elapsed_ms)
+    if not times:
+        return {"count": 0}
+    cuts = (
+        statistics.quantiles(times, n=100, method="inclusive")
+        if len(times) > 1
+        else [times[0]] * 99
+    )
+    return {
+        "count": len(times),
+        "p50": round(cuts[49], 3),
+        "p90": round(cuts[89], 3),
+        "p99": round(cuts[98], 3),
+        "max": round(times[-1], 3),
+    }

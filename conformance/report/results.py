@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conformance import __version__
+from conformance.grading.checks import percentiles
 from conformance.grading.verdict import CaseInfo, Verdict
 from conformance.transport.client import Exchange
 
@@ -55,25 +55,6 @@ class CaseResult:
 def latency(results: list[CaseResult]) -> dict[str, float | int]:
     """Percentiles of every answered exchange of the run, in milliseconds."""
     return percentiles([ex.elapsed_ms for r in results for ex in r.exchanges if ex.answered])
-
-
-def percentiles(elapsed_ms: list[float]) -> dict[str, float | int]:
-    """Count, p50, p90, p99 and max of ``elapsed_ms``."""
-    times = sorted(elapsed_ms)
-    if not times:
-        return {"count": 0}
-    cuts = (
-        statistics.quantiles(times, n=100, method="inclusive")
-        if len(times) > 1
-        else [times[0]] * 99
-    )
-    return {
-        "count": len(times),
-        "p50": round(cuts[49], 3),
-        "p90": round(cuts[89], 3),
-        "p99": round(cuts[98], 3),
-        "max": round(times[-1], 3),
-    }
 
 
 def summary(results: list[CaseResult]) -> dict[str, int]:

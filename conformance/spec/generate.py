@@ -34,6 +34,14 @@ TEXT = st.characters(categories=("L", "N", "P", "S", "Zs"), max_codepoint=0xFFFF
 #: up to 40 characters and 32-bit integers (a PIN, a Unix time). The schemas
 #: themselves claim no bound the guide does not state.
 TEXT_LENGTH = 40
+#: Values no required field of the guide's tables admits under any profile or
+#: reading: each is a string, and А.2's timestamp may also be an integer (a boolean is not one).
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 INT_BOUND = 2**31 - 1
 T = TypeVar("T")
 _HANDLED = {

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from conformance.grading.verdict import case, case_param, fail, info, non_strict
 from conformance.spec import examples, lifecycle, mutations
+from conformance.spec.generate import JUNK
 from conformance.spec.jsontext import STYLES, TextStyle, text_styles
 from conformance.sut.controls import CrmControls, ok, twin
 from conformance.sut.drivers import CrmWebhook, unique_session
@@ -201,14 +202,6 @@ def sample(state: str, call_type: str) -> dict[str, Any]:
     return doc
 
 
-#: Values no required field of Table А.2 admits under any profile or reading
-#: (all are strings, timestamp may also be an integer -- and a boolean is not one).
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
 REQUIRED = ("session_id", "timestamp", "type", "state", "from_number", "request_number")
 DROP = "<absent>"
 

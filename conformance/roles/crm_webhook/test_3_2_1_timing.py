@@ -13,8 +13,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from conformance.grading import checks
+from conformance.grading.checks import percentiles
 from conformance.grading.explore import draw
-from conformance.report.results import percentiles
 from conformance.roles.crm_webhook._common import SHARE_ANSWERED, crm_case
 from conformance.spec import lifecycle
 from conformance.sut.drivers import CrmWebhook, fresh

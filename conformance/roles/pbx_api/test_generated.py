@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from conformance.grading import answers
-from conformance.roles.crm_webhook._common import JUNK
 from conformance.roles.pbx_api._common import UNKNOWN_SESSION, pbx_case
+from conformance.spec.generate import JUNK
 from conformance.spec.jsontext import TextStyle, text_styles
 from conformance.sut.calls import PlacedCall
 from conformance.sut.drivers import PbxApi, unique_session
