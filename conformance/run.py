@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,6 +23,9 @@ from conformance.sut.controls import CrmControls
 from conformance.sut.drivers import RUN_TAG, PbxApi, Target
 from conformance.transport.client import Client, Exchange
 from conformance.transport.listener import Listener
+
+if TYPE_CHECKING:
+    from conformance.reference.process import Launched
 
 SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey["Run"]()
@@ -124,24 +127,9 @@ def launch(session: pytest.Session) -> None:
     roles = {info.role for item in session.items if (info := case_info(item))}
     s = config.stash[SETTINGS]
     run = config.stash[RUN]
-    from conformance.reference import process
 
     if s.embedded and "crm-webhook" in roles:
-        run.crm_child = process.launch(
-            "conformance.reference.crm",
-            [
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--quiet",
-                "--with-parent",
-                "--oracle",
-                "--client-id",
-                s.client_id,
-            ],
-            {"VATS_CLIENT_KEY": s.client_key},
-        )
+        run.crm_child = _embedded("conformance.reference.crm", s, "--oracle")
     _launch_pbx(config, roles)
     if "crm-webhook" in roles:
         _establish_crm(config)
@@ -183,7 +171,6 @@ def _establish_crm(config: pytest.Config) -> None:
 
 
 def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
-    from conformance.reference import process
 
     s = config.stash[SETTINGS]
     run = config.stash[RUN]
@@ -193,26 +180,26 @@ def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
         run.listener = _start_listener(*s.listen)
     if s.embedded:
         assert run.listener is not None
-        run.pbx_child = process.launch(
+        run.pbx_child = _embedded(
             "conformance.reference.pbx",
-            [
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--quiet",
-                "--with-parent",
-                "--no-limits",
-                "--client-id",
-                s.client_id,
-                "--external-address",
-                run.listener.url,
-            ],
-            {
-                "VATS_CLIENT_KEY": s.client_key,
-                "VATS_ADMIN_TOKEN": s.pbx_admin_token or "",
-            },
+            s,
+            "--no-limits",
+            "--external-address",
+            run.listener.url,
+            VATS_ADMIN_TOKEN=s.pbx_admin_token or "",
         )
+
+
+def _embedded(module: str, s: Settings, *args: str, **env: str) -> Launched:
+    """Start the reference ``module`` on loopback, as the run's child."""
+    from conformance.reference import process
+
+    common = ["--host", "127.0.0.1", "--port", "0", "--quiet", "--with-parent"]
+    return process.launch(
+        module,
+        [*common, *args, "--client-id", s.client_id],
+        {"VATS_CLIENT_KEY": s.client_key, **env},
+    )
 
 
 def _start_listener(host: str, port: int) -> Listener:

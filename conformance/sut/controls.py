@@ -1,5 +1,7 @@
 """Controls for the CRM-webhook role: what this CRM demonstrably accepts, established first.
 
+(Over 400 lines: one class, whose steps share the run's state and run in the order below.)
+
 h2spec opens every case with a handshake, so that a failure is about the fault
 and not about something earlier. Before the first case the suite establishes,
 once per run (``CrmControls.establish``; DECISIONS D32-D35):
@@ -23,28 +25,31 @@ inconclusive (``skip``); a target that stops answering after the fault fails.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from typing import Any
 
 import pytest
 
-from conformance.grading import answers, readings
+from conformance.grading import readings
 from conformance.grading.readings import Reading
-from conformance.grading.verdict import Finding, Verdict, fail, finding, non_strict
+from conformance.grading.refusals import RefusalKind, grade_refusal
+from conformance.grading.verdict import Finding, Verdict, fail, finding
 from conformance.settings import Settings
-from conformance.spec import lifecycle
-from conformance.sut.drivers import CrmWebhook, Target, unique_session
+from conformance.sut.drivers import CrmWebhook, Target
+from conformance.sut.notifications import (
+    Baseline,
+    ending,
+    new_notification,
+    ok,
+    retried,
+    twin,
+)
+from conformance.sut.oracles import HttpOracle, LifecycleOracle, Oracle
 from conformance.transport.client import Client, Exchange
 
-#: The session id the suite's calls are named after (the guide's example, А.2).
-SESSION_BASE = "76981273981237"
-#: When the suite's own calls happen: recently (a CRM may refuse stale notifications).
-STAMP = lifecycle.RECENT
 #: The spelling every case uses unless it is about spelling: Python's spacing, as the
 #: guide's 1.4.2 vector (a space after the colon), raw UTF-8.
 DEFAULT_SPELLING = "raw-utf8"
@@ -60,184 +65,6 @@ SETTLE_SAMPLES = 3
 #: Pauses before sending a control again after a 5xx or no answer (start-up only).
 RETRY_PAUSES = (0.5, 1.0, 2.0)
 
-T = TypeVar("T")
-RefusalKind = Literal["forgery", "key-holder", "reading", "content", "garbage"]
-
-
-def ok(ex: Exchange) -> bool:
-    return ex.status is not None and 200 <= ex.status < 300
-
-
-def retried(
-    attempt: Callable[[int], tuple[T, Exchange]], pauses: tuple[float, ...]
-) -> tuple[T, Exchange]:
-    """``attempt(0)``, then ``attempt(1)``, ... after each pause while its answer is a 5xx
-    or none (a proxy warming up, a cold start): a passing fault is no verdict."""
-    result = attempt(0)
-    for n, pause in enumerate(pauses, 1):
-        if not result[1].crashed:
-            break
-        time.sleep(pause)
-        result = attempt(n)
-    return result
-
-
-def says_refused(ex: Exchange, control: Exchange) -> bool:
-    """A 2xx whose JSON ``result`` is non-zero where the control's is zero: a refusal
-    in the API's own terms (А.3's answers). Any other difference proves nothing."""
-    mine, theirs = answers.parse(ex).result, answers.parse(control).result
-    return (
-        answers.is_zero(theirs)
-        and mine is not None
-        and not answers.is_zero(mine)
-        and not isinstance(mine, bool)
-    )
-
-
-def new_notification(shape: str, ts: str, pins: str | None) -> dict[str, Any]:
-    """A ``new`` of a fresh call (А.2): an incoming call as the guide's example, or an
-    internal one carrying both pins in reading ``pins``."""
-    doc: dict[str, Any] = {
-        "state": "new",
-        "type": shape,
-        "session_id": unique_session(SESSION_BASE),
-        "timestamp": readings.timestamp(STAMP, ts),
-    }
-    if shape == "incoming":
-        doc.update(from_number="+74951234567", request_number="+74991234567")
-    else:
-        doc.update(from_number="user@domain.ru", request_number="sip:user2@domain.ru")
-        if pins is not None:
-            doc.update(from_pin=readings.pin(317, pins), request_pin=readings.pin(318, pins))
-    return doc
-
-
-def twin(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` on another fresh call: the same notification, its own session id."""
-    out = copy.deepcopy(doc)
-    out["session_id"] = unique_session(SESSION_BASE)
-    return out
-
-
-def ending(doc: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """The ``disconnected`` of ``doc``'s call (a missed call: no connected), one second
-    later, with only the fields every notification carries, and ``extra``."""
-    out = {k: doc[k] for k in ("type", "session_id", "from_number", "request_number")}
-    stamp = doc["timestamp"]
-    seconds = STAMP
-    if isinstance(stamp, int) or (isinstance(stamp, str) and stamp.isdigit()):
-        seconds = int(stamp)
-    ts_reading = _reading_of(stamp)
-    return {
-        "state": "disconnected",
-        **out,
-        "timestamp": readings.timestamp(seconds + 1, ts_reading),
-        **extra,
-    }
-
-
-def _reading_of(stamp: Any) -> str:
-    if isinstance(stamp, int):
-        return "unix-number"
-    if isinstance(stamp, str) and stamp.isdigit():
-        return "unix-string"
-    return "moscow-datetime"
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The ``new`` this CRM accepted, and how it was written."""
-
-    doc: dict[str, Any]
-    shape: str
-    timestamp: str
-    pins: str | None
-    spelling: str
-
-    def fresh(self) -> dict[str, Any]:
-        """The baseline notification on a fresh call."""
-        return twin(self.doc)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "shape": f"new of an {self.shape} call",
-            "timestamp": self.timestamp,
-            "pins": self.pins,
-            "spelling": self.spelling,
-            "case": "crm.sign.valid",
-        }
-
-
-class Oracle:
-    """Whether the CRM holds anything for a call: True, False, or None (cannot tell)."""
-
-    name = "none"
-
-    def held(self, crm: CrmWebhook, doc: dict[str, Any]) -> tuple[bool | None, Exchange]:
-        raise NotImplementedError
-
-
-class HttpOracle(Oracle):
-    """``--crm-oracle``: GET the template with ``{session_id}``; 2xx held, 404 not held.
-
-    A CRM may process a notification after answering it (a queue): at start the
-    oracle is asked about an accepted call until it shows, and every later
-    question waits twice that long first (``settle``).
-    """
-
-    name = "explicit"
-
-    def __init__(self, template: str) -> None:
-        self.template = template
-        self.settle = 0.0
-
-    def url(self, session_id: str) -> str:
-        return self.template.replace("{session_id}", quote(session_id, safe=""))
-
-    def ask(self, crm: CrmWebhook, doc: dict[str, Any]) -> tuple[bool | None, Exchange]:
-        ex = crm.send("GET", self.url(str(doc["session_id"])), b"", [])
-        if ok(ex):
-            return True, ex
-        return (False if ex.status == 404 else None), ex
-
-    def measure(
-        self, crm: CrmWebhook, doc: dict[str, Any], budget: float
-    ) -> tuple[bool | None, Exchange]:
-        """Ask about ``doc``'s accepted call until it shows or ``budget`` seconds pass;
-        ``settle`` becomes twice the longest wait seen (none when it showed at once)."""
-        held, ex = self.ask(crm, doc)
-        if held is not False:
-            return held, ex
-        start = time.monotonic()
-        while held is False and time.monotonic() - start < budget:
-            time.sleep(0.1)
-            held, ex = self.ask(crm, doc)
-        if held:
-            self.settle = max(self.settle, min(budget, 2 * (time.monotonic() - start) + 0.1))
-        return held, ex
-
-    def held(self, crm: CrmWebhook, doc: dict[str, Any]) -> tuple[bool | None, Exchange]:
-        time.sleep(self.settle)
-        return self.ask(crm, doc)
-
-
-class LifecycleOracle(Oracle):
-    """The CRM's own answers: it refuses a ``disconnected`` of a call it never saw and
-    accepts one of a call it holds, so a correctly signed ``disconnected`` tells.
-
-    Shown at start for the baseline's kind of call only; so each "held" is checked
-    against a call never sent of the same kind (a negative control): if that one's
-    ``disconnected`` is accepted too, this kind of call says nothing (None).
-    """
-
-    name = "lifecycle"
-
-    def held(self, crm: CrmWebhook, doc: dict[str, Any]) -> tuple[bool | None, Exchange]:
-        ex = crm.notify(ending(doc), crm.spelling, announce=False, expect=None)
-        if ok(ex):
-            never = crm.notify(ending(twin(doc)), crm.spelling, announce=False, expect=None)
-            return (None if ok(never) else True), ex
-        return (False if ex.status is not None and 400 <= ex.status < 500 else None), ex
 
 
 @dataclass
@@ -608,49 +435,7 @@ class CrmControls:
                     f"inconclusive: the control (the same notification, correctly signed, on "
                     f"another fresh call) was not accepted: {control.summary()}"
                 )
-        self._grade(faulted, control, held, kind=kind, what=what)
-
-    def _grade(
-        self,
-        ex: Exchange,
-        control: Exchange,
-        held: bool | None,
-        *,
-        kind: RefusalKind,
-        what: str,
-    ) -> None:
-        status = ex.status
-        if kind == "content" and ex.crashed:
-            raise fail(f"no server error on {what} (a PBX may send it)", ex.summary(), ex)
-        if ex.crashed:
-            raise non_strict(
-                f"a 4xx for {what}",
-                f"{ex.summary()}: a server error on input no correct PBX sends"
-                + (", nothing processed (oracle)" if held is False else ""),
-                ex,
-            )
-        assert status is not None
-        if held is False or 400 <= status < 500:
-            return
-        if 300 <= status < 400:
-            raise non_strict(f"a 4xx for {what}", f"{ex.summary()}: a redirect", ex)
-        if says_refused(ex, control):
-            return
-        if kind == "forgery":
-            raise non_strict(
-                f"a visible refusal (4xx) of {what}",
-                f"acknowledged ({ex.summary()}); whether it was processed cannot be seen -- "
-                "answer 4xx so the PBX log shows the refusal (3.2.3), or give --crm-oracle",
-                ex,
-            )
-        if kind == "key-holder":
-            raise non_strict(
-                f"a refusal of {what}",
-                f"accepted ({ex.summary()}); only the key holder can sign it, so this is "
-                "lenient, not a breach (D6)",
-                ex,
-            )
-        raise non_strict(f"a 4xx for {what}", f"{ex.summary()}: acknowledged", ex)
+        grade_refusal(faulted, control, held, kind=kind, what=what)
 
 
 def _short(ex: Exchange) -> str:

@@ -12,8 +12,9 @@ from conformance.grading.verdict import case, case_param, fail, info, non_strict
 from conformance.spec import examples, lifecycle, mutations
 from conformance.spec.generate import JUNK
 from conformance.spec.jsontext import STYLES, TextStyle, text_styles
-from conformance.sut.controls import CrmControls, ok, twin
+from conformance.sut.controls import CrmControls
 from conformance.sut.drivers import CrmWebhook, unique_session
+from conformance.sut.notifications import ok, twin
 
 ROLE = "crm-webhook"
 

@@ -30,8 +30,9 @@ from conformance.roles.crm_webhook._common import (
 )
 from conformance.spec import mutations
 from conformance.spec.jsontext import STYLES
-from conformance.sut.controls import CrmControls, ending, ok
+from conformance.sut.controls import CrmControls
 from conformance.sut.drivers import CrmWebhook
+from conformance.sut.notifications import ending, ok
 from conformance.transport.client import Exchange
 
 

@@ -30,8 +30,9 @@ from conformance.roles.crm_webhook._common import (
     broken,
     crm_case,
 )
-from conformance.sut.controls import CrmControls, ending, ok
+from conformance.sut.controls import CrmControls
 from conformance.sut.drivers import CrmWebhook
+from conformance.sut.notifications import ending, ok
 
 MALFORMED = {
     "truncated": b'{"state": "new", "type": "incoming", "session_id": "7698',

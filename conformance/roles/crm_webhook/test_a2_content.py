@@ -24,8 +24,9 @@ from conformance.roles.crm_webhook._common import (
     sample,
 )
 from conformance.spec import examples, lifecycle
-from conformance.sut.controls import CrmControls, ok
+from conformance.sut.controls import CrmControls
 from conformance.sut.drivers import CrmWebhook
+from conformance.sut.notifications import ok
 from conformance.transport.client import Exchange
 
 PAIRS = [(s, t) for s in lifecycle.STATES for t in lifecycle.CALL_TYPES]
