@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import json
 import os
 import re
@@ -21,10 +20,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from conformance.reference.server import serve, status_line
 from conformance.report import (
@@ -173,7 +174,7 @@ def hostile_document() -> dict[str, Any]:
 
 
 class Page(HTMLParser):
-    """Every tag and attribute of a page, text of ``pre.curl`` and ids."""
+    """Every tag and attribute of a page, its text, text of ``pre.curl`` and ids."""
 
     def __init__(self, text: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -181,6 +182,7 @@ class Page(HTMLParser):
         self.curl: dict[str, str] = {}
         self.scripts: list[str] = []
         self.styles: list[str] = []
+        self.text: list[str] = []  # every text but the script's and the style's
         self._in: tuple[str, str] | None = None
         self.feed(text)
         self.close()
@@ -200,6 +202,8 @@ class Page(HTMLParser):
             self._in = None
 
     def handle_data(self, data: str) -> None:
+        if self._in is None or self._in[0] == "curl":
+            self.text.append(data)
         if self._in is None:
             return
         kind, key = self._in
@@ -279,6 +283,67 @@ def test_csp_allows_exactly_the_page_own_style_and_script() -> None:
         digest = base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
         assert f"{kind} 'sha256-{digest}'" in policy
     assert "unsafe-inline" not in policy
+
+
+def test_csp_hashes_are_those_of_the_inlined_package_files() -> None:
+    """The page inlines static/report.css and report.js as they are, and allows exactly them."""
+    static = resources.files("conformance.report") / "static"
+    css = (static / "report.css").read_text(encoding="utf-8")
+    js = (static / "report.js").read_text(encoding="utf-8")
+    page = Page(render(document([case("a", "fail")])))
+    assert page.styles == [css]
+    assert page.scripts == [js]
+
+    def sha256(source: str) -> str:
+        return (
+            "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+        )
+
+    (meta,) = [a for a in page.all("meta") if a.get("http-equiv") == "Content-Security-Policy"]
+    assert meta["content"] == (
+        f"default-src 'none'; style-src {sha256(css)}; script-src {sha256(js)}; "
+        "img-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+    assert meta["content"] == report_html.csp()
+
+
+MARKUP = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>")
+
+
+def test_markup_in_results_is_shown_as_text() -> None:
+    """Autoescaping: markup a target sent (detail, body, header) is text, never an element."""
+    script, img = MARKUP
+    answer = f'{{"result": "{script}{img}"}}'.encode()
+    ex = exchange("POST", "http://h/call_events", b"{}", [(script, img)], answer=answer)
+    ex["response"]["headers"].append([img, script])
+    evil = case("evil", "fail", exchanges=[ex])
+    evil["detail"] = f"{script}\n{img}"
+    evil["title"] = f"{img}{script}"
+    text = render(document([evil]))
+    page = Page(text)
+    assert [t for t, _ in page.tags if t == "img"] == []
+    assert len(page.all("script")) == 1
+    assert page.scripts == [
+        (resources.files("conformance.report") / "static/report.js").read_text()
+    ]
+    shown = "".join(page.text)
+    for markup in MARKUP:
+        assert markup in shown  # as text: in the detail, the headers and the body
+        assert markup not in text
+    assert shown.count(script) >= 5  # detail, case row, title, two headers, the body (raw)
+    (row,) = page.all("article", "case")
+    assert row["data-case-id"] == "evil"
+
+
+def test_lone_surrogates_are_shown_escaped() -> None:
+    """results.json may hold "\\ud800"; the page (UTF-8) shows it as \\ud800 and can be written."""
+    odd = case("odd\ud800", "fail")
+    odd["detail"] = "a lone \udc00 surrogate"
+    text = render(document([odd]))
+    assert text.encode("utf-8")  # no lone surrogate left
+    page = Page(text)
+    assert "odd\\ud800" in {a["data-case-id"] for a in page.all("article", "case")}
+    assert "a lone \\udc00 surrogate" in "".join(page.text)
 
 
 def test_failures_come_first_then_by_id() -> None:
@@ -370,8 +435,9 @@ def test_bodies_pretty_and_raw() -> None:
     text = render(document(cases))
     pretty = report_html.pretty_json(body.decode())
     assert pretty == '{\n  "a": 1,\n  "a": 2.50,\n  "b": [],\n  "c": "А"\n}'
-    assert html.escape(pretty) in text
-    assert html.escape(body.decode()) in text  # the raw bytes too
+    # escaped as the templates escape (Jinja2's autoescape: markupsafe writes " as &#34;)
+    assert escape(pretty) in text
+    assert escape(body.decode()) in text  # the raw bytes too
     assert report_html.pretty_json("not json") is None
     assert report_html.pretty_json("[" * 100_000) is None
 
