@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import hypothesis
+
 from conformance.grading.verdict import Verdict
 from conformance.report import results
 
@@ -59,7 +61,8 @@ def summary_lines(run: Run, s: Settings) -> list[str]:
             + (f"; not in this run: {', '.join(unused)}" if unused else "")
         )
     lines.append(
-        f"seed {s.seed} (replay with --seed {s.seed}); report: {s.report_dir / 'index.html'}, "
+        f"seed {s.seed} (Hypothesis {hypothesis.__version__}; replay with --seed {s.seed}); "
+        f"report: {s.report_dir / 'index.html'}, "
         f"results.json, junit.xml"
     )
     return lines

@@ -27,6 +27,8 @@ from conformance import __version__
 MAX_BODY = 1 << 20
 REDACTED = b"[REDACTED]"
 Headers = list[tuple[str, str]]
+#: Numbers the run's exchanges (``Exchange.id``); ``next`` on it is atomic.
+_SERIAL = itertools.count(1)
 
 
 @dataclass
@@ -47,6 +49,11 @@ class Exchange:
     #: Whether the run's previous answer (any request, when this one was sent) was a
     #: 5xx or none: a failure here may be that one's, not this request's.
     after_crash: bool = field(default=False, repr=False, compare=False)
+    #: A request the suite's listener received (the PBX's), answered by the suite: no
+    #: round trip was measured, so it has no ``elapsed_ms`` and no latency counts it.
+    received: bool = False
+    #: Unique in the run: a case citing an exchange another case cites holds the same one.
+    id: int = field(default_factory=lambda: next(_SERIAL), compare=False)
 
     @property
     def crashed(self) -> bool:
@@ -61,6 +68,8 @@ class Exchange:
         if self.status is None:
             return f"no answer ({self.error})"
         body = self.response_body[:200].decode("utf-8", "replace")
+        if self.received:
+            return f"received, answered HTTP {self.status} by the suite's listener"
         return f"HTTP {self.status} in {self.elapsed_ms:.0f} ms, body {body!r}"
 
     def to_json(self) -> dict[str, Any]:
@@ -71,16 +80,17 @@ class Exchange:
                 "headers": self.response_headers,
                 **_body_json(self.response_body),
             }
-        out: dict[str, Any] = {
-            "request": {
-                "method": self.method,
-                "url": self.url,
-                "headers": self.request_headers,
-                **_body_json(self.request_body),
-            },
-            "response": response,
-            "elapsed_ms": round(self.elapsed_ms, 3),
+        request: dict[str, Any] = {
+            "method": self.method,
+            "url": self.url,
+            "headers": self.request_headers,
+            **_body_json(self.request_body),
         }
+        out: dict[str, Any] = {"id": self.id, "request": request, "response": response}
+        if self.received:
+            out["received"] = True
+        else:
+            out["elapsed_ms"] = round(self.elapsed_ms, 3)
         if self.error:
             out["error"] = self.error
         if self.expect:
@@ -169,6 +179,18 @@ class Client:
         # the SUT should see only what the case sets, plus who is asking.
         self._http.headers = httpx.Headers({"User-Agent": f"vats-conformance/{__version__}"})
         self._last = threading.local()  # per thread: explore's workers each have their own
+        self._tally_lock = threading.Lock()
+        self._sent = 0
+        self._answered_ms: list[float] = []
+
+    def tally(self) -> tuple[int, list[float]]:
+        """How many requests were sent, and how long each answered one took (ms).
+
+        Every request counts once, whichever cases cite it, and controls and probes
+        that no case cites count too (results.json ``requests``, ``latency_ms``).
+        """
+        with self._tally_lock:
+            return self._sent, list(self._answered_ms)
 
     def close(self) -> None:
         self._http.close()
@@ -247,6 +269,10 @@ class Client:
             self._watchdog.disarm(ticket)
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         self._last.crashed = ex.crashed
+        with self._tally_lock:
+            self._sent += 1
+            if ex.answered:
+                self._answered_ms.append(ex.elapsed_ms)
         return ex
 
 

@@ -2,11 +2,14 @@
 
 A pytest-httpserver server on ``--listen``. It answers every POST with 200 and
 ``{}`` (the guide specifies no answer, E12) and records what arrived, byte for
-byte; cases wait on it for a call's notifications. Nothing here judges.
+byte, with the answer it gave, as an ``Exchange`` made once
+(``Received.exchange``); cases wait on it for a call's notifications. Nothing
+here judges.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -25,11 +28,12 @@ from conformance.transport.client import Exchange, Headers
 MAX_KEPT = 20_000
 #: A body larger than this is answered 413 and kept clipped.
 MAX_BODY = 1 << 20
+ANSWER = b"{}"
 
 
 @dataclass
 class Received:
-    """One request the PBX sent to the listener."""
+    """One request the PBX sent to the listener, and what the listener answered."""
 
     at: float  # wall clock, seconds
     method: str
@@ -39,6 +43,9 @@ class Received:
     remote: str
     status: int = 200
     doc: Any = field(default=None)
+    url: str = ""  # the listener's address, the path and the query; the path when unknown
+    answer_headers: Headers = field(default_factory=list)
+    answer_body: bytes = ANSWER
 
     @property
     def session_id(self) -> str | None:
@@ -54,16 +61,22 @@ class Received:
                 return value
         return None
 
-    def exchange(self, base: str) -> Exchange:
-        """As an entry of a case's wire log (direction: PBX to the suite)."""
+    @functools.cached_property
+    def exchange(self) -> Exchange:
+        """This request as an exchange of the run (direction: PBX to the suite).
+
+        Made once: every case that cites it holds the same one, which the run
+        counts once. It was received, not sent: no latency was measured.
+        """
         return Exchange(
             method=self.method,
-            url=base + self.path,
+            url=self.url or self.path,
             request_headers=self.headers,
             request_body=self.body,
             status=self.status,
-            response_headers=[("Content-Type", "application/json")],
-            response_body=b"{}",
+            response_headers=self.answer_headers,
+            response_body=self.answer_body,
+            received=True,
         )
 
     def show(self) -> str:
@@ -85,6 +98,8 @@ class Listener:
         self.server = HTTPServer(host=host, port=port, threaded=True)
         self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
         self.received: list[Received] = []
+        #: Every request that reached the handler, kept or not (results.json ``requests``).
+        self.count = 0
         self._changed = threading.Condition()
 
     @property
@@ -103,6 +118,8 @@ class Listener:
     def _handle(self, request: Request) -> Response:
         body = request.get_data(cache=False)
         status = 200 if len(body) <= MAX_BODY else 413
+        response = Response(ANSWER if status == 200 else b"", status, mimetype="application/json")
+        query = request.query_string.decode("latin-1")
         item = Received(
             at=time.time(),
             method=request.method,
@@ -112,13 +129,18 @@ class Listener:
             remote=request.remote_addr or "",
             status=status,
             doc=_parse(body) if status == 200 else None,
+            url=self.url + request.path + (f"?{query}" if query else ""),
+            answer_headers=list(response.headers.items()),
+            answer_body=response.get_data(),
         )
+        _ = item.exchange  # made now, in this thread: every reader shares this one
         with self._changed:
+            self.count += 1
             if len(self.received) < MAX_KEPT:
                 self.received.append(item)
             self._changed.notify_all()
         self.server.clear_log()
-        return Response(b"{}" if status == 200 else b"", status, mimetype="application/json")
+        return response
 
     def snapshot(self) -> list[Received]:
         with self._changed:
