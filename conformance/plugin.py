@@ -265,9 +265,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     s = config.stash[SETTINGS]
     finished = time.time()
-    document = results.document(run, s, finished)
-    report.mark_signatures(document, s.client_id, s.client_key)
-    document = results.redact_tree(document, s.secrets)
+    document = results.redact_tree(results.document(run, s, finished), s.secrets)
     run.diagnoses = document["diagnoses"] = report.diagnose(document)
     try:
         results.write(s.report_dir / "results.json", document, s.secrets)

@@ -49,6 +49,14 @@ class Exchange:
     #: Whether the run's previous answer (any request, when this one was sent) was a
     #: 5xx or none: a failure here may be that one's, not this request's.
     after_crash: bool = field(default=False, repr=False, compare=False)
+    #: Whether ``X-Client-Sign`` was the correct signature of what the request carried,
+    #: recorded by whoever signed it when it was sent (sut/drivers.py); for a request the
+    #: listener received, by the case that checked the PBX's signature. False when there
+    #: is no ``X-Client-Sign``; None: nobody knows (a received request no case checked).
+    signed_correctly: bool | None = None
+    #: The fault the request was made with: a row of spec/mutations.py
+    #: (``sign.altered[first-digit]``) or the table's name of the fault a case applied.
+    mutation: str | None = None
     #: A request the suite's listener received (the PBX's), answered by the suite: no
     #: round trip was measured, so it has no ``elapsed_ms`` and no latency counts it.
     received: bool = False
@@ -86,6 +94,10 @@ class Exchange:
             "headers": self.request_headers,
             **_body_json(self.request_body),
         }
+        if self.signed_correctly is not None:
+            request["signed_correctly"] = self.signed_correctly
+        if self.mutation:
+            request["mutation"] = self.mutation
         out: dict[str, Any] = {"id": self.id, "request": request, "response": response}
         if self.received:
             out["received"] = True
@@ -96,6 +108,11 @@ class Exchange:
         if self.expect:
             out["expect"] = self.expect
         return out
+
+
+def first_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of header ``name`` (any case) in ``headers``, as it was given."""
+    return next((value for key, value in headers if key.lower() == name.lower()), None)
 
 
 def _body_json(body: bytes) -> dict[str, str]:
@@ -208,7 +225,11 @@ class Client:
         headers: Iterable[tuple[str, str]],
         *,
         expect: str | None = None,
+        signed_correctly: bool | None = None,
+        mutation: str | None = None,
     ) -> Exchange:
+        """Send one request; ``signed_correctly`` and ``mutation`` are the sender's facts
+        about it (``Exchange``), recorded as given."""
         sent: Headers = list(headers)
         ex = Exchange(
             method=method,
@@ -217,6 +238,8 @@ class Client:
             request_body=body,
             expect=expect,
             after_crash=getattr(self._last, "crashed", False),
+            signed_correctly=signed_correctly,
+            mutation=mutation,
         )
         streams: list[Any] = []
         expired = threading.Event()

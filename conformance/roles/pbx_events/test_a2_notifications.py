@@ -137,19 +137,20 @@ def test_signature(
     wire_log: list[Exchange],
     vats_settings: Settings,
 ) -> None:
-    upper = None
+    upper = wrong = None
     s = vats_settings
     for call, n in each(judged(placed_calls, listener, wire_log)):
         got = n.header(signing.SIGN_HEADER) or ""
         expected = signing.sign(s.client_id, n.body, s.client_key)
+        n.exchange.signed_correctly = got == expected  # the fact, recorded where it is known
         if got == expected:
             continue
         if got.lower() == expected:
             upper = upper or where(call, n)
             continue
-        raise fail(
-            "sha256hex(client_id + body + key) over the bytes sent", f"{got!r} on {where(call, n)}"
-        )
+        wrong = wrong or f"{got!r} on {where(call, n)}"
+    if wrong:
+        raise fail("sha256hex(client_id + body + key) over the bytes sent", wrong)
     if upper:
         raise non_strict("lowercase hex, as every known receiver compares", f"uppercase on {upper}")
 
