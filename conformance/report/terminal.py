@@ -31,6 +31,9 @@ def summary_lines(run: Run, s: Settings) -> list[str]:
             f"SUITE ERRORS (the suite's own faults, not the target's; exit status 3): "
             f"{', '.join(r.case_id for r in errors)}"
         )
+    failure = run.listener_failure()
+    if failure:
+        lines.append(f"SUITE ERROR (exit status 3): {results.redact(failure, s.secrets)}")
     lines.append(f"verdicts: {line}")
     ran = len(run.results)
     for reason, count in sorted(run.deselected.items()):

@@ -24,8 +24,10 @@ def judged(
     """The placed calls whose ``call_back`` succeeded, their exchanges cited in the wire log.
 
     A refused ``call_back`` is the pbx-api role's finding; with no call to
-    follow, this role has nothing to judge and skips.
+    follow, this role has nothing to judge and skips. A listener that failed on
+    a request is the suite's own fault: every case says so (``Listener.check``).
     """
+    listener.check()
     ok = [c for c in calls if c.ok]
     for call in calls:
         wire_log.extend(call.exchanges())
