@@ -265,9 +265,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     s = config.stash[SETTINGS]
     finished = time.time()
-    document = results.document(run, s, finished)
-    report.mark_signatures(document, s.client_id, s.client_key)
-    document = results.redact_tree(document, s.secrets)
+    document = results.redact_tree(results.document(run, s, finished), s.secrets)
     run.diagnoses = document["diagnoses"] = report.diagnose(document)
     try:
         results.write(s.report_dir / "results.json", document, s.secrets)
@@ -279,7 +277,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     counted = [r for r in run.results if not r.known]
     worst = max((RANK[r.verdict] for r in counted), default=0)
-    if any(r.verdict is Verdict.ERROR for r in run.results):
+    if any(r.verdict is Verdict.ERROR for r in run.results) or run.listener_failure():
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # 3: the suite's own fault
     elif worst >= RANK[s.fail_on] or any(r.stale for r in run.results):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

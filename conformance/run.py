@@ -22,7 +22,7 @@ from conformance.sut.calls import Lines
 from conformance.sut.controls import CrmControls
 from conformance.sut.drivers import RUN_TAG, PbxApi, Target
 from conformance.transport.client import Client, Exchange
-from conformance.transport.listener import Listener
+from conformance.transport.listener import Listener, ListenerError
 
 if TYPE_CHECKING:
     from conformance.reference.process import Launched
@@ -76,6 +76,17 @@ class Run:
         )
         driver.lines = self.lines
         return driver
+
+    def listener_failure(self) -> str | None:
+        """Why the listener failed on a request, if it ever did (the suite's own fault):
+        a failure after the last case read the record is said at the end, not lost."""
+        if self.listener is None:
+            return None
+        try:
+            self.listener.check()
+        except ListenerError as exc:
+            return str(exc)
+        return None
 
     def http(self, s: Settings) -> Client:
         """The run's one HTTP client (thread-safe), made on first use."""
@@ -206,7 +217,7 @@ def _start_listener(host: str, port: int) -> Listener:
     listener = Listener(host, port)
     try:
         listener.start()
-    except (OSError, SystemExit) as exc:  # werkzeug exits on a busy port
+    except ListenerError as exc:
         raise pytest.UsageError(f"--listen: cannot listen on {host}:{port}: {exc}") from None
     return listener
 

@@ -14,12 +14,8 @@ from typing import Any
 import pytest
 
 from conformance.grading.verdict import Finding, Verdict
-from conformance.roles.pbx_events.test_a2_notifications import (
-    judge_order,
-    parse_timestamp,
-    seconds,
-    with_plus,
-)
+from conformance.roles.pbx_events.test_a2_content import with_plus
+from conformance.roles.pbx_events.test_a2_lifecycle import judge_order, parse_timestamp, seconds
 from conformance.sut.calls import PlacedCall
 from conformance.transport.client import Exchange
 from conformance.transport.listener import Received

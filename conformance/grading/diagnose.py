@@ -14,8 +14,9 @@ diagnosis is a claim about someone else's code.
 - ``same-answer``: three or more cases of one verdict decided by one answer,
   not all of them explained by the rules above.
 
-Only the target's answers count: the ``call_events`` a PBX sends in ``pbx-events``
-are answered by the suite's own listener.
+Only the target's answers count: what the suite's listener received (``received``:
+the ``call_events`` a PBX sends in ``pbx-events``, wherever it sent them) the
+suite answered itself.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class Sample:
     reply: str  # the answer's body (or the error) on one line, up to ANSWER_CHARS + 1
     signed: bool
     expect: str | None
+    received: bool = False  # the suite's listener received it and answered
 
     @property
     def ok(self) -> bool:
@@ -120,7 +122,7 @@ class Sample:
     @property
     def incoming(self) -> bool:
         """A request the suite received and answered itself (not the target's answer)."""
-        return (self.role, self.method) in INCOMING
+        return self.received or (self.role, self.method) in INCOMING
 
     @property
     def valid(self) -> bool:
@@ -172,6 +174,7 @@ def _samples(case: Mapping[str, Any]) -> list[Sample]:
                 reply=_reply(exchange),
                 signed=request.get("signed_correctly") is True,
                 expect=expect if isinstance(expect, str) else None,
+                received=exchange.get("received") is True,
             )
         )
     return out

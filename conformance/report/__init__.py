@@ -12,7 +12,7 @@ run's exchanges show (results.json ``diagnoses``, shown first in the page).
 from __future__ import annotations
 
 from conformance.grading.diagnose import diagnose
-from conformance.report.curl import mark_signatures, reproduce, signature_matches
+from conformance.report.curl import reproduce
 from conformance.report.html import render, write
 
-__all__ = ["diagnose", "mark_signatures", "render", "reproduce", "signature_matches", "write"]
+__all__ = ["diagnose", "render", "reproduce", "write"]

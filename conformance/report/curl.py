@@ -5,10 +5,10 @@ quotes when that is safe to paste, else as base64), the signature computed in
 the shell from ``$VATS_CLIENT_ID`` and ``$VATS_CLIENT_KEY`` over those bytes, and
 one ``curl`` with the headers the case set. The key is never needed here and
 never written: whether the recorded ``X-Client-Sign`` was the correct signature
-is decided by whoever knows the key (``signature_matches``, ``mark_signatures``)
-and recorded in results.json as ``request.signed_correctly``. A signature that
-was not correct (a case sending a forged or altered one) is reproduced
-literally, so the reproduction sends the same request as the case did.
+was recorded when the request was sent, by whoever signed it
+(``Exchange.signed_correctly``: results.json ``request.signed_correctly``). A
+signature that was not correct (a case sending a forged or altered one) is
+reproduced literally, so the reproduction sends the same request as the case did.
 
 What is signed (1.4.1, docs/DECISIONS.md D21): the body, or, for a GET without
 a body, the raw query string.
@@ -21,14 +21,13 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from conformance.spec import signing
 from conformance.transport.client import body_bytes
 
 #: Headers curl sets itself (or that describe the connection): not reproduced.
 DROPPED = frozenset({"host", "content-length", "user-agent", "connection"})
-#: The request field results.json carries when the plugin knows the key.
+#: The request field of results.json that says its X-Client-Sign was correct (``Exchange``).
 SIGNED_FIELD = "signed_correctly"
 _HEX_SIGN = re.compile(r"[0-9a-f]{64}")
 _ID_VAR = '"$VATS_CLIENT_ID"'
@@ -37,10 +36,8 @@ _KEY_VAR = '"$VATS_CLIENT_KEY"'
 
 def signed_data(request: Mapping[str, Any]) -> bytes:
     """What ``X-Client-Sign`` covers: the body, or a bodiless GET's raw query string."""
-    body = body_bytes(request)
-    if not body and str(request.get("method", "")).upper() == "GET":
-        return urlsplit(str(request.get("url", ""))).query.encode("utf-8")
-    return body
+    method, url = str(request.get("method", "")), str(request.get("url", ""))
+    return signing.signed_data(method, url, body_bytes(request))
 
 
 def header(headers: Iterable[Any], name: str) -> str | None:
@@ -53,30 +50,6 @@ def header(headers: Iterable[Any], name: str) -> str | None:
         ):
             return str(pair[1])
     return None
-
-
-def signature_matches(request: Mapping[str, Any], client_id: str, key: str) -> bool:
-    """Whether ``X-Client-Sign`` is exactly ``sign(client_id, signed_data, key)``.
-
-    Exact string equality (lowercase hex, no spaces): only then does a signature
-    computed again in the shell (``sha256sum``) send the same header.
-    """
-    received = header(request.get("headers") or [], signing.SIGN_HEADER)
-    return received == signing.sign(client_id, signed_data(request), key)
-
-
-def mark_signatures(document: dict[str, Any], client_id: str, key: str) -> None:
-    """Set ``request.signed_correctly`` on every exchange of every case of ``document``.
-
-    For the plugin, which knows the key, before results.json is written; the
-    flag lets ``reproduce`` compute the signature in the shell instead of
-    copying it, without the key ever reaching the report.
-    """
-    for case in document.get("cases") or []:
-        for exchange in case.get("exchanges") or []:
-            request = exchange.get("request")
-            if isinstance(request, dict):
-                request[SIGNED_FIELD] = signature_matches(request, client_id, key)
 
 
 def shell_word(text: str | bytes) -> str:

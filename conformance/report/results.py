@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import hypothesis
+
 from conformance import __version__
 from conformance.grading.checks import percentiles
 from conformance.grading.verdict import CaseInfo, Verdict
@@ -52,9 +54,17 @@ class CaseResult:
         }
 
 
-def latency(results: list[CaseResult]) -> dict[str, float | int]:
-    """Percentiles of every answered exchange of the run, in milliseconds."""
-    return percentiles([ex.elapsed_ms for r in results for ex in r.exchanges if ex.answered])
+def traffic(run: Run) -> tuple[int, dict[str, float | int]]:
+    """How many exchanges the run had, and the percentiles of their latency (ms).
+
+    Each exchange counts once, however many cases cite it: every request the
+    suite sent (cases, controls and probes alike) and every request its listener
+    received. Only the suite's own requests have a latency: a received one had
+    no round trip the suite measured.
+    """
+    sent, answered_ms = run.client.tally() if run.client is not None else (0, [])
+    received = run.listener.count if run.listener is not None else 0
+    return sent + received, percentiles(answered_ms)
 
 
 def summary(results: list[CaseResult]) -> dict[str, int]:
@@ -102,6 +112,7 @@ def write(path: Path, document: dict[str, Any], secrets: list[str]) -> None:
 def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
     """The results.json document of ``run`` (schema in README), before redaction."""
     ordered = sorted(run.results, key=lambda r: r.case_id)
+    requests, latency = traffic(run)
     document = {
         "suite": {"name": "vats-conformance", "version": __version__},
         "target": {"client_id": s.client_id, **_flat_targets(run.targets)},
@@ -115,6 +126,7 @@ def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
         },
         "profile": s.profile,
         "seed": s.seed,
+        "hypothesis_version": hypothesis.__version__,  # a seed replays only under the same one
         "session_tag": run.session_tag,
         "settings": {
             "sut_timeout_s": s.sut_timeout,
@@ -124,8 +136,8 @@ def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
         "started": datetime.fromtimestamp(run.started, UTC).isoformat(timespec="seconds"),
         "duration_s": round(finished - run.started, 3),
         "cases_run_s": round((run.last_case or finished) - (run.first_case or finished), 3),
-        "requests": sum(len(r.exchanges) for r in run.results),
-        "latency_ms": latency(run.results),
+        "requests": requests,
+        "latency_ms": latency,
         "summary": summary(run.results),
         "readings": run.readings,
         "controls": _controls(run),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import hypothesis
+
 from conformance.grading.verdict import Verdict
 from conformance.report import results
 
@@ -29,6 +31,9 @@ def summary_lines(run: Run, s: Settings) -> list[str]:
             f"SUITE ERRORS (the suite's own faults, not the target's; exit status 3): "
             f"{', '.join(r.case_id for r in errors)}"
         )
+    failure = run.listener_failure()
+    if failure:
+        lines.append(f"SUITE ERROR (exit status 3): {results.redact(failure, s.secrets)}")
     lines.append(f"verdicts: {line}")
     ran = len(run.results)
     for reason, count in sorted(run.deselected.items()):
@@ -59,7 +64,8 @@ def summary_lines(run: Run, s: Settings) -> list[str]:
             + (f"; not in this run: {', '.join(unused)}" if unused else "")
         )
     lines.append(
-        f"seed {s.seed} (replay with --seed {s.seed}); report: {s.report_dir / 'index.html'}, "
+        f"seed {s.seed} (Hypothesis {hypothesis.__version__}; replay with --seed {s.seed}); "
+        f"report: {s.report_dir / 'index.html'}, "
         f"results.json, junit.xml"
     )
     return lines

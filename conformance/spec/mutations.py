@@ -19,6 +19,7 @@ what a receiver that accepts the faulted request has done:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from collections.abc import Callable
@@ -58,11 +59,17 @@ class Request:
 
 @dataclass(frozen=True)
 class Faulted:
-    """What goes on the wire: ``None`` for a header means it is left out."""
+    """What goes on the wire: ``None`` for a header means it is left out.
+
+    ``signed_correctly``: the row kept the correct signature of what is sent (only the
+    identity header is off). ``mutation``: the row's name (``Mutation.label``).
+    """
 
     client_id: str | None
     sign: str | None
     body: bytes
+    signed_correctly: bool = False
+    mutation: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,12 +81,22 @@ class Mutation:
     title: str
     requirement: str
     section: str
-    apply: Callable[[Request], Faulted | None]
+    make: Callable[[Request], Faulted | None]
 
     @property
     def base_id(self) -> str:
         """``sign.altered``: the side prefixes its own (``crm.``, ``pbx.``)."""
         return f"{self.family}.{self.name}"
+
+    @property
+    def label(self) -> str:
+        """The row's name, as a request made with it records it: ``sign.altered[first-digit]``."""
+        return f"{self.base_id}[{self.variant}]" if self.variant else self.base_id
+
+    def apply(self, request: Request) -> Faulted | None:
+        """``request`` with this row's fault, naming it; None where the row does not apply."""
+        faulted = self.make(request)
+        return None if faulted is None else dataclasses.replace(faulted, mutation=self.label)
 
     @property
     def fault(self) -> str:
@@ -264,7 +281,7 @@ TABLE: tuple[Mutation, ...] = (
         "Every request carries X-Client-ID (1.4.1); one without it is not acted on, although "
         "only the key holder can sign it (accepting it is non-strict).",
         "1.4.1",
-        lambda r: Faulted(None, r.sign(), r.body),
+        lambda r: Faulted(None, r.sign(), r.body, signed_correctly=True),
     ),
     Mutation(
         "identity",
@@ -275,7 +292,7 @@ TABLE: tuple[Mutation, ...] = (
         "A request whose X-Client-ID is empty is not acted on, although only the key holder "
         "can sign it (accepting it is non-strict).",
         "1.4.1",
-        lambda r: Faulted("", r.sign(), r.body),
+        lambda r: Faulted("", r.sign(), r.body, signed_correctly=True),
     ),
     Mutation(
         "identity",
@@ -286,7 +303,7 @@ TABLE: tuple[Mutation, ...] = (
         "A request whose X-Client-ID is not the client's is not acted on, although only the "
         "key holder can sign it (accepting it is non-strict).",
         "1.4.1",
-        lambda r: Faulted(foreign_id(r.client_id), r.sign(), r.body),
+        lambda r: Faulted(foreign_id(r.client_id), r.sign(), r.body, signed_correctly=True),
     ),
     Mutation(
         "identity",

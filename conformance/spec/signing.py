@@ -8,9 +8,35 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from urllib.parse import urlsplit
 
 CLIENT_ID_HEADER = "X-Client-ID"
 SIGN_HEADER = "X-Client-Sign"
+
+
+class Signature(str):
+    """A signature made with the client's own id and key, and the data it covers.
+
+    Whoever signs for the client (``Signed.sign`` in sut/drivers.py) returns one;
+    every other value -- altered, truncated, made with another key or id -- is a
+    plain ``str`` (slicing or changing a ``Signature`` gives one). So a request
+    knows when it is sent whether it carries the correct signature of what it
+    carries (``covers`` equals its ``signed_data``), and nobody works it out again.
+    """
+
+    covers: bytes
+
+    def __new__(cls, value: str, covers: bytes) -> Signature:
+        made = super().__new__(cls, value)
+        made.covers = covers
+        return made
+
+
+def signed_data(method: str, url: str, body: bytes) -> bytes:
+    """What ``X-Client-Sign`` covers: the body, or a bodiless GET's raw query string (D21)."""
+    if not body and method.upper() == "GET":
+        return urlsplit(url).query.encode("utf-8")
+    return body
 
 
 def sign(client_id: str, body: bytes, key: str) -> str:

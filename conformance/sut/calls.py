@@ -53,9 +53,12 @@ class PlacedCall:
                 return False
         return None
 
-    def exchanges(self, base: str) -> list[Exchange]:
-        """The call_back exchange and the notifications, in arrival order, for a wire log."""
-        return [self.answer, *(n.exchange(base) for n in self.notifications)]
+    def exchanges(self) -> list[Exchange]:
+        """The call_back exchange and the notifications, in arrival order, for a wire log.
+
+        The same exchanges whichever case asks: each happened once, and counts once.
+        """
+        return [self.answer, *(n.exchange for n in self.notifications)]
 
     def describe(self) -> str:
         states = ", ".join(str(n.state) for n in self.notifications) or "none"

@@ -1,4 +1,9 @@
-"""What a case holds in its hands: the target, bound to the case's wire log."""
+"""What a case holds in its hands: the target, bound to the case's wire log.
+
+Over 400 lines because both directions' drivers stand on one base (``Signed``:
+signing, sending, the mutation table's faults and the facts each request
+records when it is sent); split apart, each side would restate it.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from conformance.settings import Settings
 from conformance.spec import signing
 from conformance.spec.jsontext import STYLES, TextStyle, render
 from conformance.spec.mutations import Faulted, Request
-from conformance.transport.client import Client, Exchange, Headers
+from conformance.transport.client import Client, Exchange, Headers, first_header
 
 if TYPE_CHECKING:
     from conformance.sut.calls import Lines
@@ -110,7 +115,13 @@ class Signed:
         return render(doc, STYLES[style] if isinstance(style, str) else style)
 
     def sign(self, body: bytes, *, client_id: str | None = None, key: str | None = None) -> str:
-        return signing.sign(client_id or self.target.client_id, body, key or self.target.client_key)
+        """The signature of ``body``: a ``signing.Signature`` (it knows it is correct and
+        what it covers) when made with the target's own client id and key."""
+        cid, secret = client_id or self.target.client_id, key or self.target.client_key
+        value = signing.sign(cid, body, secret)
+        if (cid, secret) == (self.target.client_id, self.target.client_key):
+            return signing.Signature(value, covers=body)
+        return value
 
     def headers(
         self,
@@ -156,14 +167,39 @@ class Signed:
         )
 
     def send(
-        self, method: str, url: str, body: bytes, headers: Headers, *, expect: str | None = None
+        self,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: Headers,
+        *,
+        expect: str | None = None,
+        mutation: str | None = None,
+        signed_correctly: bool | None = None,
     ) -> Exchange:
         """Send one request and record it in the case's wire log.
 
         ``expect`` says what the case means it to get (``"accept"`` or
-        ``"refuse"``): the diagnoses read it, the grading never does.
+        ``"refuse"``): the diagnoses read it, the grading never does. ``mutation``
+        names the fault the case applied (spec/mutations.py's name for it). The
+        request is correctly signed when its ``X-Client-Sign`` is a signature this
+        driver made (``sign``) over the data it carries, unless ``signed_correctly``
+        says (a row of the mutation table knows).
         """
-        ex = self.client.send(method, url, body, headers, expect=expect)
+        if signed_correctly is None:
+            made = first_header(headers, signing.SIGN_HEADER)
+            signed_correctly = isinstance(made, signing.Signature) and made.covers == (
+                signing.signed_data(method, url, body)
+            )
+        ex = self.client.send(
+            method,
+            url,
+            body,
+            headers,
+            expect=expect,
+            signed_correctly=signed_correctly,
+            mutation=mutation,
+        )
         self.log.append(ex)
         return ex
 
@@ -174,7 +210,15 @@ class Signed:
             headers.append((signing.CLIENT_ID_HEADER, faulted.client_id))
         if faulted.sign is not None:
             headers.append((signing.SIGN_HEADER, faulted.sign))
-        return self.send(method, url, faulted.body, headers, expect="refuse")
+        return self.send(
+            method,
+            url,
+            faulted.body,
+            headers,
+            expect="refuse",
+            mutation=faulted.mutation,
+            signed_correctly=faulted.signed_correctly,
+        )
 
 
 class CrmWebhook(Signed):
@@ -213,9 +257,15 @@ class CrmWebhook(Signed):
         return f"{self.target.url}/call_events"
 
     def post(
-        self, body: bytes, headers: Headers, *, method: str = "POST", expect: str | None = None
+        self,
+        body: bytes,
+        headers: Headers,
+        *,
+        method: str = "POST",
+        expect: str | None = None,
+        mutation: str | None = None,
     ) -> Exchange:
-        ex = self.send(method, self.url, body, headers, expect=expect)
+        ex = self.send(method, self.url, body, headers, expect=expect, mutation=mutation)
         if ex.crashed and self._on_crash is not None:
             self._on_crash(self, ex)
         return ex
@@ -273,14 +323,12 @@ class PbxApi(Signed):
     #: The calls placed and not yet ended (sut/calls.py), when the run has a listener.
     lines: Lines | None = None
 
-    def send(
-        self, method: str, url: str, body: bytes, headers: Headers, *, expect: str | None = None
-    ) -> Exchange:
+    def send(self, method: str, url: str, body: bytes, headers: Headers, **facts: Any) -> Exchange:
         """A ``call_back`` waits until the calls placed before have ended (``Lines``)."""
         calling = urlsplit(url).path.endswith("/call_back")
         if calling and self.lines is not None:
             self.lines.wait_free()
-        ex = super().send(method, url, body, headers, expect=expect)
+        ex = super().send(method, url, body, headers, **facts)
         if calling and self.lines is not None and (sid := answers.session_of(ex)):
             self.lines.placed(sid)
         return ex

@@ -27,6 +27,8 @@ from conformance import __version__
 MAX_BODY = 1 << 20
 REDACTED = b"[REDACTED]"
 Headers = list[tuple[str, str]]
+#: Numbers the run's exchanges (``Exchange.id``); ``next`` on it is atomic.
+_SERIAL = itertools.count(1)
 
 
 @dataclass
@@ -47,6 +49,19 @@ class Exchange:
     #: Whether the run's previous answer (any request, when this one was sent) was a
     #: 5xx or none: a failure here may be that one's, not this request's.
     after_crash: bool = field(default=False, repr=False, compare=False)
+    #: Whether ``X-Client-Sign`` was the correct signature of what the request carried,
+    #: recorded by whoever signed it when it was sent (sut/drivers.py); for a request the
+    #: listener received, by the case that checked the PBX's signature. False when there
+    #: is no ``X-Client-Sign``; None: nobody knows (a received request no case checked).
+    signed_correctly: bool | None = None
+    #: The fault the request was made with: a row of spec/mutations.py
+    #: (``sign.altered[first-digit]``) or the table's name of the fault a case applied.
+    mutation: str | None = None
+    #: A request the suite's listener received (the PBX's), answered by the suite: no
+    #: round trip was measured, so it has no ``elapsed_ms`` and no latency counts it.
+    received: bool = False
+    #: Unique in the run: a case citing an exchange another case cites holds the same one.
+    id: int = field(default_factory=lambda: next(_SERIAL), compare=False)
 
     @property
     def crashed(self) -> bool:
@@ -61,6 +76,8 @@ class Exchange:
         if self.status is None:
             return f"no answer ({self.error})"
         body = self.response_body[:200].decode("utf-8", "replace")
+        if self.received:
+            return f"received, answered HTTP {self.status} by the suite's listener"
         return f"HTTP {self.status} in {self.elapsed_ms:.0f} ms, body {body!r}"
 
     def to_json(self) -> dict[str, Any]:
@@ -71,21 +88,31 @@ class Exchange:
                 "headers": self.response_headers,
                 **_body_json(self.response_body),
             }
-        out: dict[str, Any] = {
-            "request": {
-                "method": self.method,
-                "url": self.url,
-                "headers": self.request_headers,
-                **_body_json(self.request_body),
-            },
-            "response": response,
-            "elapsed_ms": round(self.elapsed_ms, 3),
+        request: dict[str, Any] = {
+            "method": self.method,
+            "url": self.url,
+            "headers": self.request_headers,
+            **_body_json(self.request_body),
         }
+        if self.signed_correctly is not None:
+            request["signed_correctly"] = self.signed_correctly
+        if self.mutation:
+            request["mutation"] = self.mutation
+        out: dict[str, Any] = {"id": self.id, "request": request, "response": response}
+        if self.received:
+            out["received"] = True
+        else:
+            out["elapsed_ms"] = round(self.elapsed_ms, 3)
         if self.error:
             out["error"] = self.error
         if self.expect:
             out["expect"] = self.expect
         return out
+
+
+def first_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of header ``name`` (any case) in ``headers``, as it was given."""
+    return next((value for key, value in headers if key.lower() == name.lower()), None)
 
 
 def _body_json(body: bytes) -> dict[str, str]:
@@ -169,6 +196,18 @@ class Client:
         # the SUT should see only what the case sets, plus who is asking.
         self._http.headers = httpx.Headers({"User-Agent": f"vats-conformance/{__version__}"})
         self._last = threading.local()  # per thread: explore's workers each have their own
+        self._tally_lock = threading.Lock()
+        self._sent = 0
+        self._answered_ms: list[float] = []
+
+    def tally(self) -> tuple[int, list[float]]:
+        """How many requests were sent, and how long each answered one took (ms).
+
+        Every request counts once, whichever cases cite it, and controls and probes
+        that no case cites count too (results.json ``requests``, ``latency_ms``).
+        """
+        with self._tally_lock:
+            return self._sent, list(self._answered_ms)
 
     def close(self) -> None:
         self._http.close()
@@ -186,7 +225,11 @@ class Client:
         headers: Iterable[tuple[str, str]],
         *,
         expect: str | None = None,
+        signed_correctly: bool | None = None,
+        mutation: str | None = None,
     ) -> Exchange:
+        """Send one request; ``signed_correctly`` and ``mutation`` are the sender's facts
+        about it (``Exchange``), recorded as given."""
         sent: Headers = list(headers)
         ex = Exchange(
             method=method,
@@ -195,6 +238,8 @@ class Client:
             request_body=body,
             expect=expect,
             after_crash=getattr(self._last, "crashed", False),
+            signed_correctly=signed_correctly,
+            mutation=mutation,
         )
         streams: list[Any] = []
         expired = threading.Event()
@@ -247,6 +292,10 @@ class Client:
             self._watchdog.disarm(ticket)
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         self._last.crashed = ex.crashed
+        with self._tally_lock:
+            self._sent += 1
+            if ex.answered:
+                self._answered_ms.append(ex.elapsed_ms)
         return ex
 
 

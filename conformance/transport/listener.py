@@ -1,12 +1,25 @@
 """The suite as the CRM's webhook: receive the PBX's ``call_events`` and keep them.
 
-A pytest-httpserver server on ``--listen``. It answers every POST with 200 and
-``{}`` (the guide specifies no answer, E12) and records what arrived, byte for
-byte; cases wait on it for a call's notifications. Nothing here judges.
+A pytest-httpserver server on ``--listen`` with two handlers. What the PBX is
+expected to send -- a POST to ``{external address}/call_events`` (1.3) -- is
+answered 200 ``{}`` (the guide specifies no answer, E12). Anything else (another
+path, another method) is answered as a webhook would (404, 405) and kept just the
+same: it is evidence, and the pbx-events cases judge it. Every request is
+recorded byte for byte with the answer the listener gave, as an ``Exchange`` made
+once (``Received.exchange``); cases wait on the record for a call's
+notifications. Nothing here judges.
+
+Bounded: a body is read up to ``MAX_BODY`` bytes (a longer one is answered 413
+and kept clipped), at most ``MAX_KEPT`` requests are kept (later ones are
+answered, counted and dropped). A handler that fails is the suite's own fault:
+the next read of the record raises ``ListenerError`` naming it (``check``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import json
 import re
 import threading
@@ -19,17 +32,25 @@ from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
 
 from conformance.transport import ids
-from conformance.transport.client import Exchange, Headers
+from conformance.transport.client import Exchange, Headers, first_header
 
-#: At most this many notifications are kept; later ones are answered and dropped.
+#: At most this many requests are kept; later ones are answered, counted and dropped.
 MAX_KEPT = 20_000
 #: A body larger than this is answered 413 and kept clipped.
 MAX_BODY = 1 << 20
+#: Where the PBX sends notifications: the external address followed by /call_events
+#: (1.3) -- any address path before it, as events.path reads it.
+EXPECTED_PATH = re.compile(r".*/call_events/*\Z")
+ANSWER = b"{}"
+
+
+class ListenerError(RuntimeError):
+    """The listener failed on a request: the suite's own fault, not the PBX's."""
 
 
 @dataclass
 class Received:
-    """One request the PBX sent to the listener."""
+    """One request the PBX sent to the listener, and what the listener answered."""
 
     at: float  # wall clock, seconds
     method: str
@@ -39,6 +60,9 @@ class Received:
     remote: str
     status: int = 200
     doc: Any = field(default=None)
+    url: str = ""  # the listener's address, the path and the query; the path when unknown
+    answer_headers: Headers = field(default_factory=list)
+    answer_body: bytes = ANSWER
 
     @property
     def session_id(self) -> str | None:
@@ -49,21 +73,24 @@ class Received:
         return self.doc.get("state") if isinstance(self.doc, dict) else None
 
     def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
+        return first_header(self.headers, name)
 
-    def exchange(self, base: str) -> Exchange:
-        """As an entry of a case's wire log (direction: PBX to the suite)."""
+    @functools.cached_property
+    def exchange(self) -> Exchange:
+        """This request as an exchange of the run (direction: PBX to the suite).
+
+        Made once: every case that cites it holds the same one, which the run
+        counts once. It was received, not sent: no latency was measured.
+        """
         return Exchange(
             method=self.method,
-            url=base + self.path,
+            url=self.url or self.path,
             request_headers=self.headers,
             request_body=self.body,
             status=self.status,
-            response_headers=[("Content-Type", "application/json")],
-            response_body=b"{}",
+            response_headers=self.answer_headers,
+            response_body=self.answer_body,
+            received=True,
         )
 
     def show(self) -> str:
@@ -78,14 +105,55 @@ def _parse(body: bytes) -> Any:
         return None
 
 
+def _read(request: Request) -> bytes:
+    """The body, read up to one byte more than ``MAX_BODY``."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY:
+        chunk = request.stream.read(min(1 << 16, MAX_BODY + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+class _Server(HTTPServer):
+    """pytest-httpserver's server as a listener that runs for a whole suite run.
+
+    Its ``application`` would read every body whole before any handler and log
+    every request forever: here the handlers read at most ``MAX_BODY`` bytes and
+    the listener keeps its own bounded record. ``dispatched`` runs after every
+    request, a failed one too (its error is in ``handler_errors`` by then).
+    """
+
+    def __init__(self, host: str, port: int, dispatched: Callable[[], None]) -> None:
+        super().__init__(host=host, port=port, threaded=True)
+        self.dispatched = dispatched
+
+    def application(self, request: Request) -> Response:
+        try:
+            return self.dispatch(request)
+        finally:
+            self.dispatched()
+
+
 class Listener:
-    """Receives notifications at ``{url}/call_events`` (any path is recorded)."""
+    """Receives notifications at ``{url}/call_events``; every other request is recorded too."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.server = HTTPServer(host=host, port=port, threaded=True)
-        self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
-        self.received: list[Received] = []
         self._changed = threading.Condition()
+        self.server = _Server(host, port, self._wake)
+        self.server.expect_request(EXPECTED_PATH, method="POST").respond_with_handler(
+            functools.partial(self._receive, expected=True)
+        )
+        self.server.expect_request(re.compile(".*")).respond_with_handler(
+            functools.partial(self._receive, expected=False)
+        )
+        self.received: list[Received] = []
+        #: Every request that reached a handler, kept or not (results.json ``requests``).
+        self.count = 0
+        self._failure: BaseException | None = None
 
     @property
     def url(self) -> str:
@@ -94,15 +162,30 @@ class Listener:
         return f"http://{host}:{self.server.port}"
 
     def start(self) -> None:
-        self.server.start()
+        """Listen; a port that cannot be had is one ``ListenerError`` line, nothing printed."""
+        printed = io.StringIO()  # werkzeug prints why, then exits: one line instead
+        try:
+            with contextlib.redirect_stderr(printed):
+                self.server.start()
+        except (OSError, SystemExit) as exc:
+            why = printed.getvalue().strip().splitlines() or [str(exc)]
+            raise ListenerError(why[0]) from None
 
     def stop(self) -> None:
         if self.server.is_running():
             self.server.stop()
 
-    def _handle(self, request: Request) -> Response:
-        body = request.get_data(cache=False)
-        status = 200 if len(body) <= MAX_BODY else 413
+    def _receive(self, request: Request, *, expected: bool) -> Response:
+        body = _read(request)
+        if len(body) > MAX_BODY:
+            response = Response(b"", 413)
+        elif expected:
+            response = Response(ANSWER, 200, mimetype="application/json")
+        elif EXPECTED_PATH.match(request.path):
+            response = Response(b"", 405, headers={"Allow": "POST"})
+        else:
+            response = Response(b"", 404)
+        query = request.query_string.decode("latin-1")
         item = Received(
             at=time.time(),
             method=request.method,
@@ -110,17 +193,43 @@ class Listener:
             headers=list(request.headers.items()),
             body=body[:MAX_BODY],
             remote=request.remote_addr or "",
-            status=status,
-            doc=_parse(body) if status == 200 else None,
+            status=response.status_code,
+            doc=_parse(body) if len(body) <= MAX_BODY else None,
+            url=self.url + request.path + (f"?{query}" if query else ""),
+            answer_headers=list(response.headers.items()),
+            answer_body=response.get_data(),
         )
+        _ = item.exchange  # made now, in this thread: every reader shares this one
         with self._changed:
+            self.count += 1
             if len(self.received) < MAX_KEPT:
                 self.received.append(item)
+        return response
+
+    def _wake(self) -> None:
+        with self._changed:
             self._changed.notify_all()
-        self.server.clear_log()
-        return Response(b"{}" if status == 200 else b"", status, mimetype="application/json")
+
+    def check(self) -> None:
+        """Raise ``ListenerError`` if a handler ever failed (pytest-httpserver's ``check``).
+
+        Every later call raises it again: a record with a request missing is not
+        one the cases may judge.
+        """
+        if self._failure is None:
+            try:
+                self.server.check()
+            except Exception as exc:  # noqa: BLE001 - whatever the handler raised
+                self._failure = exc
+        failure = self._failure
+        if failure is not None:
+            raise ListenerError(
+                "the suite's listener failed on a request the PBX sent (the suite's own fault, "
+                f"not the PBX's): {type(failure).__name__}: {failure}"
+            ) from failure
 
     def snapshot(self) -> list[Received]:
+        self.check()
         with self._changed:
             return list(self.received)
 
@@ -128,12 +237,12 @@ class Listener:
         """Everything received once ``done(received)`` holds, or when ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while not done(self.received):
+            while True:
+                self.check()
                 left = deadline - time.monotonic()
-                if left <= 0:
-                    break
+                if done(self.received) or left <= 0:
+                    return list(self.received)
                 self._changed.wait(left)
-            return list(self.received)
 
     def of_session(self, session_id: str) -> list[Received]:
         return [r for r in self.snapshot() if r.session_id == session_id]

@@ -84,7 +84,7 @@ def test_forged_later_state_refused(crm: CrmWebhook, crm_controls: CrmControls) 
         pytest.skip("inconclusive: the call's new, correctly signed, was not accepted")
     body = crm.body(doc, crm.spelling)
     wrong = crm.sign(body, key=mutations.other_key(crm.target.client_key))
-    ex = crm.post(body, crm.headers(body, sign=wrong), expect="refuse")
+    ex = crm.post(body, crm.headers(body, sign=wrong), expect="refuse", mutation="sign.wrong-key")
 
     def control(twin_doc: dict[str, Any]) -> Exchange:
         if announced:
@@ -142,7 +142,7 @@ def test_long_body_altered_at_the_end_refused(crm: CrmWebhook, crm_controls: Crm
     altered = body[: body.rindex(number)] + number[:-1] + (b"8" if number[-1:] != b"8" else b"9")
     altered += body[body.rindex(number) + len(number) :]
     headers = crm.headers(body)
-    ex = crm.post(altered, headers, expect="refuse")
+    ex = crm.post(altered, headers, expect="refuse", mutation="sign.body-altered")
 
     def padded_control(control: dict[str, Any]) -> Exchange:
         control_body = _padded(crm, control)
@@ -211,7 +211,10 @@ def test_generated_bad_signatures_refused(crm: CrmWebhook, crm_controls: CrmCont
         doc, style, position = crm.adapt(variant[0]), variant[1], variant[2]
         body = crm.body(doc, style)
         ex = crm.post(
-            body, crm.headers(body, sign=mutations.flip(crm.sign(body), position)), expect="refuse"
+            body,
+            crm.headers(body, sign=mutations.flip(crm.sign(body), position)),
+            expect="refuse",
+            mutation="sign.altered",
         )
 
         def same_spelling(control: dict[str, Any]) -> Exchange:

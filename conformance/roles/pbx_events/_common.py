@@ -21,14 +21,16 @@ events_case = functools.partial(case, role=ROLE)
 def judged(
     calls: list[PlacedCall], listener: Listener, wire_log: list[Exchange]
 ) -> list[PlacedCall]:
-    """The placed calls whose ``call_back`` succeeded, their exchanges put in the wire log.
+    """The placed calls whose ``call_back`` succeeded, their exchanges cited in the wire log.
 
     A refused ``call_back`` is the pbx-api role's finding; with no call to
-    follow, this role has nothing to judge and skips.
+    follow, this role has nothing to judge and skips. A listener that failed on
+    a request is the suite's own fault: every case says so (``Listener.check``).
     """
+    listener.check()
     ok = [c for c in calls if c.ok]
     for call in calls:
-        wire_log.extend(call.exchanges(listener.url))
+        wire_log.extend(call.exchanges())
     if not ok:
         pytest.skip("no call_back succeeded, so no call's notifications can be judged")
     return ok
