@@ -201,6 +201,7 @@ def pytest_runtest_makereport(
         detail,
         list(exchanges),
         evidence=[i for i, ex in enumerate(exchanges) if any(ex is e for e in evidence)],
+        duration_s=round(call.duration, 3),
     )
     item.stash[RESULT] = result
     item.config.stash[RUN].results.append(result)

@@ -629,6 +629,25 @@ def junit_of(cases: list[dict[str, Any]], fail_on: str = "fail") -> ET.Element:
     return junit.build(doc).getroot()
 
 
+def test_junit_time_is_the_case_own_not_its_shared_exchanges() -> None:
+    """A pbx-events case cites the run's shared call_back; its time is its own."""
+    shared = exchange("POST", "http://127.0.0.1:9/call_back", b"{}")
+    timed = case("x.timed", "pass", exchanges=[shared])
+    untimed = case("y.old", "pass", exchanges=[shared])
+    timed["duration_s"] = 0.25
+    times = {tc.get("name"): tc.get("time") for tc in junit_of([timed, untimed]).iter("testcase")}
+    assert times == {"x.timed": "0.250", "y.old": "0.004"}  # without duration_s: its exchanges
+
+
+def test_a_received_notification_shows_no_made_up_time() -> None:
+    got = exchange("POST", "http://127.0.0.1:9/call_events", b"{}")
+    del got["elapsed_ms"]
+    got["received"] = True
+    page = render(document([case("events.x", "fail", exchanges=[got])]))
+    assert '<span class="elapsed">received</span>' in page
+    assert '<span class="elapsed">?</span>' not in page
+
+
 def test_junit_error_is_an_error_not_a_failure() -> None:
     broken = case("x.broken", "error")
     broken["detail"] = "AttributeError: 'NoneType' object has no attribute 'status'\nTraceback"

@@ -208,7 +208,7 @@ def _exchange(
             if answered and isinstance(status, int) and 100 <= status <= 599
             else "s-none"
         ),
-        elapsed=ms(exchange.get("elapsed_ms")),
+        elapsed="received" if exchange.get("received") else ms(exchange.get("elapsed_ms")),
         error=s(exchange.get("error")) if exchange.get("error") else "",
         curl=curl.reproduce(exchange, client_id) if reproduce else "",
     )

@@ -34,7 +34,10 @@ def build(document: dict[str, Any]) -> ET.ElementTree[ET.Element]:
     )
     failures = skipped = errors = 0
     for case in cases:
-        elapsed = sum(ex.get("elapsed_ms", 0.0) for ex in case["exchanges"]) / 1000
+        # The case's own wall time: its exchanges may be shared with other cases.
+        elapsed = case.get("duration_s")
+        if not isinstance(elapsed, int | float):
+            elapsed = sum(ex.get("elapsed_ms", 0.0) for ex in case["exchanges"]) / 1000
         tc = ET.SubElement(
             suite, "testcase", classname=case["role"], name=case["id"], time=f"{elapsed:.3f}"
         )

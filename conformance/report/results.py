@@ -34,6 +34,7 @@ class CaseResult:
     known: str | None = None  # the --baseline reason, when the entry covers a failing verdict
     stale: str | None = None  # why the --baseline entry of a case that now passes fails the run
     evidence: list[int] = field(default_factory=list)  # exchanges the verdict rests on
+    duration_s: float | None = None  # the case's own wall time (exchanges may be shared)
 
     def to_json(self) -> dict[str, Any]:
         extra: dict[str, Any] = {
@@ -49,6 +50,7 @@ class CaseResult:
             "role": self.info.role,
             "verdict": str(self.verdict),
             "detail": self.detail,
+            **({"duration_s": self.duration_s} if self.duration_s is not None else {}),
             **extra,
             "exchanges": [ex.to_json() for ex in self.exchanges],
         }
