@@ -56,6 +56,8 @@ class Run:
         #: Root causes the run's exchanges show (grading/diagnose.py), for the summary.
         self.diagnoses: list[dict[str, Any]] = []
         self.lines: Lines | None = None
+        #: ``-p conformance`` with no paths: the run was asked for this package's cases.
+        self.cases_asked = False
 
     def pbx(
         self,
