@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance import __version__, report, settings
+from conformance import __version__, options, report, settings
 from conformance.grading.verdict import RANK, Finding, Verdict
 from conformance.report import allure_out, junit, results, terminal
 from conformance.report.results import CaseResult
@@ -45,13 +45,7 @@ NAMES = ("conformance", "conformance.plugin")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("vats", "VATS Integration API conformance")
-    for option, env, help_text in settings.OPTIONS:
-        suffix = f" [env {env}]" if env else ""
-        if option in settings.FLAGS:
-            group.addoption(option, action="store_true", default=None, help=help_text + suffix)
-        else:
-            group.addoption(option, default=None, help=help_text + suffix)
+    options.register(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
