@@ -8,6 +8,7 @@ before the first case; ``target`` hands a role its system under test.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -218,6 +219,11 @@ def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
 
 
 def _start_listener(host: str, port: int) -> Listener:
+    # werkzeug makes its logger when it logs its first request, in the listener's
+    # thread, whenever a notification arrives; pytest 9.2 walks the registry of loggers
+    # unlocked as each case starts, and one added meanwhile turns that case into an
+    # `error` ("dictionary changed size during iteration"). Made here, before the thread.
+    logging.getLogger("werkzeug")
     listener = Listener(host, port)
     try:
         listener.start()
