@@ -1,20 +1,24 @@
 """The pytest plugin's hooks: options, collection, verdicts, the summary and the report files.
 
-Loaded through the ``pytest11`` entry point (or ``-p conformance.plugin``). It
-acts only on items marked ``vats_case`` (the cases under ``conformance/roles``);
-a run without them (the self-tests, a user's own tests) sees its options and
-nothing else. Fixtures live in fixtures.py, the session's record in run.py.
+Loaded through the ``pytest11`` entry point ``conformance`` of an installed
+package (``-p conformance`` names it, ``-p no:conformance`` switches it off). It
+acts only on items marked ``vats_case`` (the cases under ``conformance/roles``):
+a run that collects none (the self-tests, a user's own tests) gets its options
+and nothing else -- no settings read, no header, no references, no report.
+``-p conformance`` with no paths runs the installed package's cases (D39).
+Fixtures live in fixtures.py, the session's record in run.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance import __version__, report, settings
+from conformance import __version__, options, report, settings
 from conformance.grading.verdict import RANK, Finding, Verdict
 from conformance.report import allure_out, junit, results, terminal
 from conformance.report.results import CaseResult
@@ -34,31 +38,67 @@ from conformance.transport.client import Exchange
 
 pytest_plugins = ["conformance.fixtures"]
 
+#: The cases of this copy of the package, installed or checked out.
+CASES = Path(__file__).resolve().parent / "roles"
+#: What ``-p`` names this plugin by: the entry point, or the module itself.
+NAMES = ("conformance", "conformance.plugin")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("vats", "VATS Integration API conformance")
-    for option, env, help_text in settings.OPTIONS:
-        suffix = f" [env {env}]" if env else ""
-        if option in settings.FLAGS:
-            group.addoption(option, action="store_true", default=None, help=help_text + suffix)
-        else:
-            group.addoption(option, default=None, help=help_text + suffix)
+    options.register(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vats_case(info): a conformance case (set by @case)")
-    config.stash[SETTINGS] = settings.from_config(config)
     config.stash[RUN] = Run()
+    if config.args_source is not pytest.Config.ArgsSource.ARGS and any(
+        name in NAMES for name in config.option.plugins or ()
+    ):
+        # `pytest -p conformance` with no paths (testpaths do not count): this package's cases.
+        config.args = [str(CASES)]
+        config.args_source = pytest.Config.ArgsSource.ARGS
+        config.stash[RUN].cases_asked = True
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect what the run's targets cannot serve; destructive cases run last.
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(
+    file_path: Path, parent: pytest.Collector
+) -> Generator[None, list[pytest.Collector | None], list[pytest.Collector | None]]:
+    """This package's case files are collected whatever the project's ``python_files``."""
+    collected = yield
+    if (
+        file_path.parent.parent == CASES
+        and file_path.name.startswith("test_")
+        and file_path.suffix == ".py"
+        and not any(isinstance(c, pytest.Module) for c in collected)
+    ):
+        collected.append(
+            parent.ihook.pytest_pycollect_makemodule(module_path=file_path, parent=parent)
+        )
+    return collected
 
-    A role without a target, or a case needing what the run was not given (calls,
-    a listener), is not run at all -- a skip would count it as covered (D36).
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Read the settings once cases are collected; deselect what the run's targets cannot
+    serve; destructive cases run last.
+
+    A run without cases never reads them: a bad ``VATS_*`` variable is no error in a
+    user's own test run. A role without a target, or a case needing what the run was
+    not given (calls, a listener), is not run at all -- a skip would count it as
+    covered (D36).
     """
-    s = config.stash[SETTINGS]
     run = config.stash[RUN]
+    if not any(case_info(item) for item in items):
+        if run.cases_asked and not session.testsfailed:
+            raise pytest.UsageError(
+                f"-p conformance collected no case from {CASES}: this project's "
+                "python_functions leaves out test_* functions; add -o python_functions=test"
+            )
+        return
+    s = config.stash[SETTINGS] = settings.from_config(config)
     kept, dropped = [], []
     for item in items:
         info = case_info(item)
@@ -76,11 +116,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start what the collected cases need while the rest of the session gets ready."""
-    if not session.config.option.collectonly:
+    if SETTINGS in session.config.stash and not session.config.option.collectonly:
         launch(session)
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """The run's targets, under pytest's header, when it runs cases (not under -q)."""
+    if SETTINGS not in config.stash or config.get_verbosity() < 0:
+        return []
     s = config.stash[SETTINGS]
     embedded = "embedded reference {} on 127.0.0.1" if s.embedded else "none given: not run"
     crm = s.crm_url or embedded.format("CRM")
@@ -141,18 +184,17 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     under test that echoes the key in its answer must not make them print it.
     """
     info = case_info(item)
+    if info is None:  # not a case: none of the suite's business
+        return (yield)
     secrets = item.config.stash[SETTINGS].secrets
-    if info is not None:
-        allure_out.describe(info, case_id(item, info))
+    allure_out.describe(info, case_id(item, info))
     try:
         outcome = yield
     except Exception as exc:
         _scrub(exc, secrets)
-        if info is not None:
-            allure_out.after(info, _verdict_of(exc), item.stash.get(LOG, []), secrets)
+        allure_out.after(info, _verdict_of(exc), item.stash.get(LOG, []), secrets)
         raise
-    if info is not None:
-        allure_out.after(info, Verdict.PASS, item.stash.get(LOG, []), secrets)
+    allure_out.after(info, Verdict.PASS, item.stash.get(LOG, []), secrets)
     return outcome
 
 

@@ -8,6 +8,7 @@ before the first case; ``target`` hands a role its system under test.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -59,6 +60,8 @@ class Run:
         #: Root causes the run's exchanges show (grading/diagnose.py), for the summary.
         self.diagnoses: list[dict[str, Any]] = []
         self.lines: Lines | None = None
+        #: ``-p conformance`` with no paths: the run was asked for this package's cases.
+        self.cases_asked = False
 
     def pbx(
         self,
@@ -214,6 +217,11 @@ def _embedded(module: str, s: Settings, *args: str, **env: str) -> Launched:
 
 
 def _start_listener(host: str, port: int) -> Listener:
+    # werkzeug makes its logger when it logs its first request, in the listener's
+    # thread, whenever a notification arrives; pytest 9.2 walks the registry of loggers
+    # unlocked as each case starts, and one added meanwhile turns that case into an
+    # `error` ("dictionary changed size during iteration"). Made here, before the thread.
+    logging.getLogger("werkzeug")
     listener = Listener(host, port)
     try:
         listener.start()

@@ -1,13 +1,14 @@
-"""The run's options: command line, then environment, then defaults; validated once.
+"""The run's settings: the options (options.py: command line, environment, ini
+file), validated once, with their defaults.
 
-Every bad value becomes one ``pytest.UsageError`` line naming the option, the
-value and what is expected -- never a traceback.
+Every bad value becomes one ``pytest.UsageError`` line naming the option as it
+was given (``--seed``, ``VATS_SEED`` or ``vats_seed in pytest.ini``), the value
+and what is expected -- never a traceback.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 import secrets
 import ssl
@@ -17,145 +18,18 @@ from urllib.parse import SplitResult, urlsplit
 
 import pytest
 
+from conformance import options
 from conformance.grading.baseline import Baseline, load
 from conformance.grading.verdict import Verdict
+from conformance.options import (
+    DEFAULT_EVENTS_TIMEOUT,
+    DEFAULT_EXAMPLES,
+    DEFAULT_REPORT_DIR,
+    DEFAULT_TIMEOUT,
+)
 from conformance.spec.schemas import PROFILES, Profile
 
-DEFAULT_TIMEOUT = 5.0
-DEFAULT_EVENTS_TIMEOUT = 60.0
-DEFAULT_EXAMPLES = 25
-DEFAULT_REPORT_DIR = "reports/latest"
 FAIL_ON = {"fail": Verdict.FAIL, "non-strict": Verdict.NON_STRICT}
-
-#: (option, environment variable, help). The option names are an interface: other tools use them.
-OPTIONS: tuple[tuple[str, str | None, str], ...] = (
-    (
-        "--crm-url",
-        "VATS_CRM_URL",
-        "base URL of the CRM under test; the suite POSTs to {URL}/call_events. "
-        "Default: the embedded reference CRM on loopback",
-    ),
-    (
-        "--pbx-url",
-        "VATS_PBX_URL",
-        "base URL of the PBX under test; the suite POSTs to {URL}/call_back and {URL}/get_record. "
-        "Default: the embedded reference PBX emulator on loopback",
-    ),
-    (
-        "--listen",
-        "VATS_LISTEN",
-        "HOST:PORT where the suite receives the PBX's call_events at /call_events "
-        "(point the PBX's external address there). Default with the embedded PBX: 127.0.0.1:0",
-    ),
-    (
-        "--events-timeout",
-        "VATS_EVENTS_TIMEOUT",
-        f"seconds a placed call's notifications may take to arrive, new to disconnected "
-        f"(default {DEFAULT_EVENTS_TIMEOUT:g}, at most 600)",
-    ),
-    (
-        "--destructive",
-        "VATS_DESTRUCTIVE",
-        "also run the cases that spend the PBX's request quota or change its settings "
-        "(rate limits, allow-list): a flag; the variable takes 1/true/yes",
-    ),
-    (
-        "--no-calls",
-        "VATS_NO_CALLS",
-        "against a PBX, run only the cases that place no call (without --from-pin/"
-        "--from-sipuri and --call-to this is required): a flag; the variable takes 1/true/yes",
-    ),
-    (
-        "--from-pin",
-        "VATS_FROM_PIN",
-        "PIN of a domain user whom call_back cases ring first (a real phone rings!). "
-        "Default with the embedded PBX: 101",
-    ),
-    (
-        "--from-sipuri",
-        "VATS_FROM_SIPURI",
-        "SIP-URI of a domain user for call_back cases. "
-        "Default with the embedded PBX: sip:test_user@cloudpbx.rt.ru",
-    ),
-    (
-        "--call-to",
-        "VATS_CALL_TO",
-        "E.164 number call_back cases call after the user answers (a real phone rings!). "
-        "Default with the embedded PBX: +74951234567",
-    ),
-    (
-        "--pbx-admin-token",
-        "VATS_PBX_ADMIN_TOKEN",
-        "admin token of a PBX that offers the reference emulator's admin API "
-        "(docs/PBX_EMULATOR.md); lets destructive cases set its allow-list and limits. "
-        "Never printed",
-    ),
-    (
-        "--crm-oracle",
-        "VATS_CRM_ORACLE",
-        "URL template with {session_id}: a GET answers 2xx when the CRM has acted on a "
-        "notification of that call (stored or processed it), 404 when it has not (a log of "
-        "refused requests does not count); lets refusal cases see whether a forged "
-        "notification was processed. Default with the embedded CRM: its own oracle",
-    ),
-    (
-        "--client-id",
-        "VATS_CLIENT_ID",
-        "X-Client-ID of the integration: what the CRM expects and the PBX issued (1.4.1)",
-    ),
-    (
-        "--client-key",
-        "VATS_CLIENT_KEY",
-        "signing key of the integration; prefer the environment variable. Never printed",
-    ),
-    (
-        "--profile",
-        "VATS_PROFILE",
-        "guide (default: the 2017 guide) or field (adds production shapes)",
-    ),
-    (
-        "--sut-timeout",
-        "VATS_SUT_TIMEOUT",
-        f"seconds each answer may take, at most 60 (default {DEFAULT_TIMEOUT:g})",
-    ),
-    (
-        "--examples",
-        "VATS_EXAMPLES",
-        f"examples per generated (Hypothesis) case (default {DEFAULT_EXAMPLES})",
-    ),
-    ("--seed", "VATS_SEED", "seed of every generated case (default 0: the same run every time)"),
-    (
-        "--report-dir",
-        "VATS_REPORT_DIR",
-        f"where results.json, index.html and junit.xml go (default {DEFAULT_REPORT_DIR})",
-    ),
-    (
-        "--baseline",
-        "VATS_BASELINE",
-        "TOML file of known deviations ([[known]] id = ..., reason = ...): listed cases do not "
-        "fail the run, and a listed case that passes does",
-    ),
-    (
-        "--fail-on",
-        "VATS_FAIL_ON",
-        "lowest verdict that makes the run fail: fail (default) or non-strict",
-    ),
-    (
-        "--crm-ca",
-        "VATS_CRM_CA",
-        "PEM file of the CA (or self-signed certificate) that an https:// CRM's certificate "
-        "chains to (1.4.3); default: the system's trust store",
-    ),
-    (
-        "--pbx-ca",
-        "VATS_PBX_CA",
-        "PEM file of the CA that an https:// PBX's certificate chains to (the production API's "
-        "chains to 'Russian Trusted CA', 1.4.3); default: the system's trust store",
-    ),
-)
-
-#: Options that take no value.
-FLAGS = ("--destructive", "--no-calls")
 
 #: Call parties for the embedded emulator (its user 101, P19 of docs/PBX_EMULATOR.md).
 EMBEDDED_PARTIES = {
@@ -200,15 +74,6 @@ class Settings:
         return [s for s in (self.client_key, self.pbx_admin_token) if s]
 
 
-def _value(config: pytest.Config, option: str, env: str | None) -> str | None:
-    given: str | bool | None = config.getoption(option.lstrip("-").replace("-", "_"))
-    if given is True:
-        return "1"
-    if isinstance(given, str):
-        return given
-    return os.environ.get(env) if env else None
-
-
 def _flag(option: str, raw: str | None) -> bool:
     if raw is None or raw.lower() in ("", "0", "false", "no"):
         return False
@@ -217,12 +82,12 @@ def _flag(option: str, raw: str | None) -> bool:
     raise pytest.UsageError(f"{option}: expected 1, true or yes (or 0, false, no), got {raw!r}")
 
 
-def _listen(raw: str) -> tuple[str, int]:
+def _listen(option: str, raw: str) -> tuple[str, int]:
     host, sep, port = raw.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise pytest.UsageError(
-            f"--listen: expected HOST:PORT (e.g. 0.0.0.0:8080; port 0 = any free), got {raw!r}"
+            f"{option}: expected HOST:PORT (e.g. 0.0.0.0:8080; port 0 = any free), got {raw!r}"
         )
     return host, int(port)
 
@@ -276,58 +141,73 @@ def _url(option: str, raw: str) -> str:
     return raw.rstrip("/")
 
 
-def _oracle(raw: str) -> str:
+def _oracle(option: str, raw: str) -> str:
     """An http(s) URL template holding ``{session_id}`` once."""
     if raw.count("{session_id}") != 1:
         raise pytest.UsageError(
-            "--crm-oracle: expected a URL with {session_id} once, e.g. "
+            f"{option}: expected a URL with {{session_id}} once, e.g. "
             f"http://crm.example/oracle/{{session_id}}, got {raw!r}"
         )
-    _http_url("--crm-oracle", raw.replace("{session_id}", "x"), shown=raw)
+    _http_url(option, raw.replace("{session_id}", "x"), shown=raw)
     return raw
 
 
+class _Options:
+    """The options' values (``raw``) and the names they were given under (``name``)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        given = options.read(config)
+        self.raw = {option: g.value if g else None for option, g in given.items()}
+        self.name = {option: g.name if g else option for option, g in given.items()}
+        self.on_command_line = {
+            option: bool(g and g.on_command_line) for option, g in given.items()
+        }
+
+
 def _parties(
-    opts: dict[str, str | None], *, embedded: bool, pbx_url: str | None
+    opts: _Options, *, embedded: bool, pbx_url: str | None
 ) -> tuple[str | None, str | None, str | None, bool]:
     """Whom call_back cases ring (``--call-to``, ``--from-pin``, ``--from-sipuri``) and
     ``--no-calls``: against a PBX, the parties or ``--no-calls`` must be given (D25)."""
     parties = {
-        opt: opts[opt] or (EMBEDDED_PARTIES[opt] if embedded else None) for opt in EMBEDDED_PARTIES
+        opt: opts.raw[opt] or (EMBEDDED_PARTIES[opt] if embedded else None)
+        for opt in EMBEDDED_PARTIES
     }
     call_to = parties["--call-to"]
     if call_to is not None and not re.fullmatch(r"\+[1-9][0-9]{6,14}", call_to):
         raise pytest.UsageError(
-            f"--call-to: expected an E.164 number like +74951234567, got {call_to!r}"
+            f"{opts.name['--call-to']}: expected an E.164 number like +74951234567, got {call_to!r}"
         )
     from_pin = parties["--from-pin"]
     if from_pin is not None:
-        _header_value("--from-pin", from_pin)
+        _header_value(opts.name["--from-pin"], from_pin)
     from_sipuri = parties["--from-sipuri"]
     if from_sipuri is not None and not re.fullmatch(r"(sips?:)?[^@\s]+@[^@\s]+", from_sipuri):
         raise pytest.UsageError(
-            f"--from-sipuri: expected a SIP-URI like sip:user@domain, got {from_sipuri!r}"
+            f"{opts.name['--from-sipuri']}: expected a SIP-URI like sip:user@domain, "
+            f"got {from_sipuri!r}"
         )
-    no_calls = _flag("--no-calls", opts["--no-calls"])
+    no_calls = _flag(opts.name["--no-calls"], opts.raw["--no-calls"])
     if pbx_url and not no_calls and (call_to is None or (from_pin is None and from_sipuri is None)):
         raise pytest.UsageError(
-            "--pbx-url: placing a call rings real phones, so the suite must be told whom to "
-            "ring: give --from-pin (or --from-sipuri) and --call-to, or --no-calls to run only "
-            "the cases that place no call (D25)"
+            f"{opts.name['--pbx-url']}: placing a call rings real phones, so the suite must be "
+            "told whom to ring: give --from-pin (or --from-sipuri) and --call-to, or --no-calls "
+            "to run only the cases that place no call (D25)"
         )
     return call_to, from_pin, from_sipuri, no_calls
 
 
 def from_config(config: pytest.Config) -> Settings:
-    opts = {opt: _value(config, opt, env) for opt, env, _ in OPTIONS}
-    crm_url = _url("--crm-url", opts["--crm-url"]) if opts["--crm-url"] else None
-    pbx_url = _url("--pbx-url", opts["--pbx-url"]) if opts["--pbx-url"] else None
-    client_id, client_key = opts["--client-id"], opts["--client-key"]
+    opts = _Options(config)
+    raw, name = opts.raw, opts.name
+    crm_url = _url(name["--crm-url"], raw["--crm-url"]) if raw["--crm-url"] else None
+    pbx_url = _url(name["--pbx-url"], raw["--pbx-url"]) if raw["--pbx-url"] else None
+    client_id, client_key = raw["--client-id"], raw["--client-key"]
     for option, url in (("--crm-url", crm_url), ("--pbx-url", pbx_url)):
         if url and not (client_id and client_key):
             raise pytest.UsageError(
-                f"{option} needs the integration's credentials: --client-id and --client-key "
-                "(or VATS_CLIENT_ID and VATS_CLIENT_KEY)"
+                f"{name[option]} needs the integration's credentials: --client-id and "
+                "--client-key (or VATS_CLIENT_ID and VATS_CLIENT_KEY)"
             )
     embedded = not crm_url and not pbx_url
     if embedded:
@@ -336,70 +216,69 @@ def from_config(config: pytest.Config) -> Settings:
         client_key = client_key or secrets.token_hex(16).upper()
     assert client_id is not None
     assert client_key is not None
-    _header_value("--client-id", client_id)
-    _header_value("--client-key", client_key, show=False)
-    crm_ca = _ca("--crm-ca", opts["--crm-ca"])
-    pbx_ca = _ca("--pbx-ca", opts["--pbx-ca"])
-    listen = _listen(opts["--listen"]) if opts["--listen"] else None
+    _header_value(name["--client-id"], client_id)
+    _header_value(name["--client-key"], client_key, show=False)
+    crm_ca = _ca(name["--crm-ca"], raw["--crm-ca"])
+    pbx_ca = _ca(name["--pbx-ca"], raw["--pbx-ca"])
+    listen = _listen(name["--listen"], raw["--listen"]) if raw["--listen"] else None
     if embedded and listen is None:
         listen = ("127.0.0.1", 0)
     call_to, from_pin, from_sipuri, no_calls = _parties(opts, embedded=embedded, pbx_url=pbx_url)
-    crm_oracle = _oracle(opts["--crm-oracle"]) if opts["--crm-oracle"] else None
+    oracle = raw["--crm-oracle"]
+    crm_oracle = _oracle(name["--crm-oracle"], oracle) if oracle else None
     if crm_oracle and pbx_url and not crm_url:
-        if config.getoption("crm_oracle") is not None:  # said on the command line: a mistake
+        if opts.on_command_line["--crm-oracle"]:  # said on the command line: a mistake
             raise pytest.UsageError(
                 "--crm-oracle: it answers for a CRM, and no --crm-url is given (only --pbx-url)"
             )
-        crm_oracle = None  # VATS_CRM_ORACLE left in the environment: no CRM in this run
-    admin_token = opts["--pbx-admin-token"]
+        crm_oracle = None  # left in the environment or the ini file: no CRM in this run
+    admin_token = raw["--pbx-admin-token"]
     if admin_token is not None:
-        _header_value("--pbx-admin-token", admin_token, show=False)
+        _header_value(name["--pbx-admin-token"], admin_token, show=False)
     elif embedded:
         admin_token = secrets.token_urlsafe(18)  # the embedded emulator's
-    profile = opts["--profile"] or "guide"
+    profile = raw["--profile"] or "guide"
     if profile not in PROFILES:
         raise pytest.UsageError(
-            f"--profile: expected one of {', '.join(PROFILES)}, got {profile!r}"
+            f"{name['--profile']}: expected one of {', '.join(PROFILES)}, got {profile!r}"
         )
-    fail_on = opts["--fail-on"] or "fail"
+    fail_on = raw["--fail-on"] or "fail"
     if fail_on not in FAIL_ON:
-        raise pytest.UsageError(f"--fail-on: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}")
-    report_dir = Path(opts["--report-dir"] or DEFAULT_REPORT_DIR)
+        raise pytest.UsageError(
+            f"{name['--fail-on']}: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}"
+        )
+    report_dir = Path(raw["--report-dir"] or DEFAULT_REPORT_DIR)
     if report_dir.exists() and not report_dir.is_dir():
-        raise pytest.UsageError(f"--report-dir: {str(report_dir)!r} exists and is not a directory")
+        raise pytest.UsageError(
+            f"{name['--report-dir']}: {str(report_dir)!r} exists and is not a directory"
+        )
+
+    def number(
+        option: str, default: object, kind: type[int] | type[float], low: float, high: float
+    ) -> float:
+        return _number(name[option], raw[option] or str(default), kind, low, high)
+
     return Settings(
         crm_url=crm_url,
         client_id=client_id,
         client_key=client_key,
         profile=profile,  # checked against PROFILES above
-        sut_timeout=float(
-            _number("--sut-timeout", opts["--sut-timeout"] or str(DEFAULT_TIMEOUT), float, 0.05, 60)
-        ),
-        examples=int(
-            _number("--examples", opts["--examples"] or str(DEFAULT_EXAMPLES), int, 1, 10_000)
-        ),
-        seed=int(_number("--seed", opts["--seed"] or "0", int, 0, 2**32 - 1)),
+        sut_timeout=float(number("--sut-timeout", DEFAULT_TIMEOUT, float, 0.05, 60)),
+        examples=int(number("--examples", DEFAULT_EXAMPLES, int, 1, 10_000)),
+        seed=int(number("--seed", 0, int, 0, 2**32 - 1)),
         report_dir=report_dir,
         fail_on=FAIL_ON[fail_on],
         crm_ca=crm_ca,
         pbx_url=pbx_url,
         listen=listen,
-        events_timeout=float(
-            _number(
-                "--events-timeout",
-                opts["--events-timeout"] or str(DEFAULT_EVENTS_TIMEOUT),
-                float,
-                0.1,
-                600,
-            )
-        ),
-        destructive=_flag("--destructive", opts["--destructive"]),
+        events_timeout=float(number("--events-timeout", DEFAULT_EVENTS_TIMEOUT, float, 0.1, 600)),
+        destructive=_flag(name["--destructive"], raw["--destructive"]),
         from_pin=from_pin,
         from_sipuri=from_sipuri,
         call_to=call_to,
         pbx_admin_token=admin_token or None,
         pbx_ca=pbx_ca,
-        baseline=load(opts["--baseline"]) if opts["--baseline"] else None,
+        baseline=load(raw["--baseline"], name["--baseline"]) if raw["--baseline"] else None,
         crm_oracle=crm_oracle,
         no_calls=no_calls,
     )

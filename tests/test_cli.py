@@ -73,7 +73,63 @@ def test_bad_option_gives_one_clear_line(tmp_path: Path, args: list[str], messag
 def test_bad_flag_in_the_environment(tmp_path: Path) -> None:
     run = run_suite([], tmp_path / "report", env={"VATS_DESTRUCTIVE": "maybe"})
     assert run.returncode == 4
-    assert "ERROR: --destructive: expected 1, true or yes" in run.stderr
+    assert "ERROR: VATS_DESTRUCTIVE: expected 1, true or yes" in run.stderr
+
+
+def _ini(tmp_path: Path, lines: str) -> list[str]:
+    """``-c`` an ini file of the user's kind: pyproject.toml with TOML values."""
+    ini = tmp_path / "pyproject.toml"
+    ini.write_text(f"[tool.pytest.ini_options]\n{lines}", encoding="utf-8")
+    return ["-c", str(ini)]
+
+
+def test_ini_then_environment_then_command_line(tmp_path: Path) -> None:
+    """Each option is read from the command line, else the environment, else the ini file."""
+    ini = _ini(
+        tmp_path,
+        'vats_seed = 11\nvats_examples = 3\nvats_profile = "field"\nvats_client_id = "INI"\n',
+    )
+    run = run_suite(
+        [*ini, "--profile", "guide", "-k", "valid_signature"],
+        tmp_path / "report",
+        env={"VATS_EXAMPLES": "4", "VATS_PROFILE": "field"},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = run.results
+    assert doc["seed"] == 11  # the ini file alone
+    assert doc["target"]["client_id"] == "INI"
+    assert doc["settings"]["examples"] == 4  # the environment over the ini file
+    assert doc["profile"] == "guide"  # the command line over both
+
+
+INI_ERRORS = [
+    ('vats_profile = "nope"', "vats_profile in {ini}: expected one of guide, field, got 'nope'"),
+    ("vats_examples = 0", "vats_examples in {ini}: expected a value from 1 to 10000"),
+    ("vats_destructive = 2", "vats_destructive in {ini}: expected 1, true or yes"),
+    # A relative path in an ini file is relative to the file, not to where pytest runs.
+    ('vats_crm_ca = "ca.pem"', "vats_crm_ca in {ini}: cannot load '{dir}/ca.pem'"),
+    (
+        'vats_client_key = "K3Y-IN-A-FILE"',
+        "vats_client_key in {ini}: a secret does not belong in a file that is committed with "
+        "the code (1.4.2): set VATS_CLIENT_KEY in the environment",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), INI_ERRORS, ids=[m.split()[0] for _, m in INI_ERRORS])
+def test_bad_ini_value_gives_one_line_naming_the_key(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate")
+    run = run_suite(_ini(tmp_path, line + "\n"), tmp_path / "report")
+    assert run.returncode == 4, run.stdout + run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, run.stderr
+    ini = tmp_path / "pyproject.toml"
+    assert errors[0].startswith("ERROR: "), errors
+    assert message.format(ini=ini, dir=tmp_path) in errors[0]
+    assert "K3Y-IN-A-FILE" not in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
 
 
 def test_busy_listen_port(tmp_path: Path) -> None:

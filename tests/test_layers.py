@@ -23,7 +23,9 @@ ALLOWED: dict[str, set[str]] = {
     "spec": set(),
     "transport": {"version", "spec"},
     "grading": {"spec", "transport"},
-    "settings": {"spec", "grading"},
+    # The option table, and reading a value from the command line, environment or ini file.
+    "options": set(),
+    "settings": {"spec", "grading", "options"},
     "sut": {"version", "spec", "transport", "grading", "settings"},
     "roles": {"spec", "transport", "grading", "settings", "sut"},
     "report": {"version", "spec", "transport", "grading", "templating"},
@@ -36,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "fixtures": {"spec", "transport", "grading", "settings", "sut", "run"},
     "plugin": {
         "version",
+        "options",
         "spec",
         "transport",
         "grading",

@@ -39,35 +39,36 @@ class Baseline:
         return sorted(i for i in self.reasons if i not in case_ids and i not in bases)
 
 
-def load(raw: str) -> Baseline:
-    """Read and check the file; every problem is one ``UsageError`` line."""
+def load(raw: str, option: str = "--baseline") -> Baseline:
+    """Read and check the file; every problem is one ``UsageError`` line naming
+    ``option`` as it was given (``--baseline``, ``VATS_BASELINE``, an ini key)."""
     path = Path(raw)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise pytest.UsageError(f"--baseline: cannot read {raw!r}: {exc.strerror or exc}") from None
+        raise pytest.UsageError(f"{option}: cannot read {raw!r}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise pytest.UsageError(f"--baseline: {raw!r} is not valid TOML: {exc}") from None
+        raise pytest.UsageError(f"{option}: {raw!r} is not valid TOML: {exc}") from None
     extra = sorted(set(doc) - {"known"})
     if extra:
         raise pytest.UsageError(
-            f"--baseline: unexpected key {extra[0]!r}; expected [[known]] tables"
+            f"{option}: unexpected key {extra[0]!r}; expected [[known]] tables"
         )
     entries = doc.get("known", [])
     if not isinstance(entries, list):
-        raise pytest.UsageError("--baseline: 'known' must be an array of tables ([[known]])")
+        raise pytest.UsageError(f"{option}: 'known' must be an array of tables ([[known]])")
     reasons: dict[str, str] = {}
     for n, entry in enumerate(entries, 1):
         if not isinstance(entry, dict) or set(entry) != {"id", "reason"}:
             raise pytest.UsageError(
-                f"--baseline: entry {n}: expected exactly the keys id and reason"
+                f"{option}: entry {n}: expected exactly the keys id and reason"
             )
         case_id, reason = entry["id"], entry["reason"]
         if not isinstance(case_id, str) or not case_id.strip():
-            raise pytest.UsageError(f"--baseline: entry {n}: id must be a non-empty string")
+            raise pytest.UsageError(f"{option}: entry {n}: id must be a non-empty string")
         if not isinstance(reason, str) or not reason.strip():
-            raise pytest.UsageError(f"--baseline: entry {n} ({case_id}): reason must be given")
+            raise pytest.UsageError(f"{option}: entry {n} ({case_id}): reason must be given")
         if case_id in reasons:
-            raise pytest.UsageError(f"--baseline: entry {n}: {case_id} is listed twice")
+            raise pytest.UsageError(f"{option}: entry {n}: {case_id} is listed twice")
         reasons[case_id] = reason.strip()
     return Baseline(path, reasons)

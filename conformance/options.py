@@ -1,0 +1,247 @@
+"""The suite's options, and where each value comes from.
+
+Every option has three names: ``--crm-url`` on the command line, ``VATS_CRM_URL``
+in the environment and ``vats_crm_url`` in the ini file (``pytest.ini``,
+``pyproject.toml``'s ``[tool.pytest.ini_options]``, ``tox.ini``, ``setup.cfg``).
+The first one given wins, in that order, as with pytest-base-url. Each value
+keeps the name it was given under, so that a bad one is reported under that name
+(settings.py validates). Secrets are never read from an ini file (D40).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_EVENTS_TIMEOUT = 60.0
+DEFAULT_EXAMPLES = 25
+DEFAULT_REPORT_DIR = "reports/latest"
+
+#: (option, environment variable, help); the ini key is the variable in lower case.
+#: The names are an interface: users' CI files and other tools use them.
+OPTIONS: tuple[tuple[str, str, str], ...] = (
+    (
+        "--crm-url",
+        "VATS_CRM_URL",
+        "base URL of the CRM under test; the suite POSTs to {URL}/call_events. "
+        "Default: the embedded reference CRM on loopback",
+    ),
+    (
+        "--pbx-url",
+        "VATS_PBX_URL",
+        "base URL of the PBX under test; the suite POSTs to {URL}/call_back and {URL}/get_record. "
+        "Default: the embedded reference PBX emulator on loopback",
+    ),
+    (
+        "--listen",
+        "VATS_LISTEN",
+        "HOST:PORT where the suite receives the PBX's call_events at /call_events "
+        "(point the PBX's external address there). Default with the embedded PBX: 127.0.0.1:0",
+    ),
+    (
+        "--events-timeout",
+        "VATS_EVENTS_TIMEOUT",
+        f"seconds a placed call's notifications may take to arrive, new to disconnected "
+        f"(default {DEFAULT_EVENTS_TIMEOUT:g}, at most 600)",
+    ),
+    (
+        "--destructive",
+        "VATS_DESTRUCTIVE",
+        "also run the cases that spend the PBX's request quota or change its settings "
+        "(rate limits, allow-list): a flag; the variable and ini key take 1/true/yes",
+    ),
+    (
+        "--no-calls",
+        "VATS_NO_CALLS",
+        "against a PBX, run only the cases that place no call (without --from-pin/"
+        "--from-sipuri and --call-to this is required): a flag; the variable and ini key "
+        "take 1/true/yes",
+    ),
+    (
+        "--from-pin",
+        "VATS_FROM_PIN",
+        "PIN of a domain user whom call_back cases ring first (a real phone rings!). "
+        "Default with the embedded PBX: 101",
+    ),
+    (
+        "--from-sipuri",
+        "VATS_FROM_SIPURI",
+        "SIP-URI of a domain user for call_back cases. "
+        "Default with the embedded PBX: sip:test_user@cloudpbx.rt.ru",
+    ),
+    (
+        "--call-to",
+        "VATS_CALL_TO",
+        "E.164 number call_back cases call after the user answers (a real phone rings!). "
+        "Default with the embedded PBX: +74951234567",
+    ),
+    (
+        "--pbx-admin-token",
+        "VATS_PBX_ADMIN_TOKEN",
+        "admin token of a PBX that offers the reference emulator's admin API "
+        "(docs/PBX_EMULATOR.md); lets destructive cases set its allow-list and limits. "
+        "Never printed, never read from an ini file",
+    ),
+    (
+        "--crm-oracle",
+        "VATS_CRM_ORACLE",
+        "URL template with {session_id}: a GET answers 2xx when the CRM has acted on a "
+        "notification of that call (stored or processed it), 404 when it has not (a log of "
+        "refused requests does not count); lets refusal cases see whether a forged "
+        "notification was processed. Default with the embedded CRM: its own oracle",
+    ),
+    (
+        "--client-id",
+        "VATS_CLIENT_ID",
+        "X-Client-ID of the integration: what the CRM expects and the PBX issued (1.4.1)",
+    ),
+    (
+        "--client-key",
+        "VATS_CLIENT_KEY",
+        "signing key of the integration; prefer the environment variable. Never printed, "
+        "never read from an ini file",
+    ),
+    (
+        "--profile",
+        "VATS_PROFILE",
+        "guide (default: the 2017 guide) or field (adds production shapes)",
+    ),
+    (
+        "--sut-timeout",
+        "VATS_SUT_TIMEOUT",
+        f"seconds each answer may take, at most 60 (default {DEFAULT_TIMEOUT:g})",
+    ),
+    (
+        "--examples",
+        "VATS_EXAMPLES",
+        f"examples per generated (Hypothesis) case (default {DEFAULT_EXAMPLES})",
+    ),
+    ("--seed", "VATS_SEED", "seed of every generated case (default 0: the same run every time)"),
+    (
+        "--report-dir",
+        "VATS_REPORT_DIR",
+        f"where results.json, index.html and junit.xml go (default {DEFAULT_REPORT_DIR})",
+    ),
+    (
+        "--baseline",
+        "VATS_BASELINE",
+        "TOML file of known deviations ([[known]] id = ..., reason = ...): listed cases do not "
+        "fail the run, and a listed case that passes does",
+    ),
+    (
+        "--fail-on",
+        "VATS_FAIL_ON",
+        "lowest verdict that makes the run fail: fail (default) or non-strict",
+    ),
+    (
+        "--crm-ca",
+        "VATS_CRM_CA",
+        "PEM file of the CA (or self-signed certificate) that an https:// CRM's certificate "
+        "chains to (1.4.3); default: the system's trust store",
+    ),
+    (
+        "--pbx-ca",
+        "VATS_PBX_CA",
+        "PEM file of the CA that an https:// PBX's certificate chains to (the production API's "
+        "chains to 'Russian Trusted CA', 1.4.3); default: the system's trust store",
+    ),
+)
+
+#: Options that take no value.
+FLAGS = ("--destructive", "--no-calls")
+#: Options whose value is a secret: from the command line or the environment only (D40).
+SECRETS = ("--client-key", "--pbx-admin-token")
+#: Options naming a file or folder: relative to the ini file's folder when given there.
+PATHS = ("--report-dir", "--baseline", "--crm-ca", "--pbx-ca")
+
+
+def ini_key(env: str) -> str:
+    """``VATS_CRM_URL`` -> ``vats_crm_url``."""
+    return env.lower()
+
+
+@dataclass(frozen=True)
+class Given:
+    """An option's value and the name it was given under (``--seed``, ``VATS_SEED`` or
+    ``vats_seed in pytest.ini``), which error messages use."""
+
+    value: str
+    name: str
+
+    @property
+    def on_command_line(self) -> bool:
+        return self.name.startswith("--")
+
+
+def register(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vats", "VATS Integration API conformance")
+    for option, env, help_text in OPTIONS:
+        key = ini_key(env)
+        shown = f"{help_text} [env {env}, ini {key}]"
+        if option in FLAGS:
+            group.addoption(option, action="store_true", default=None, help=shown)
+        else:
+            group.addoption(option, default=None, help=shown)
+        parser.addini(key, f"{option}, when neither it nor {env} is given", default=None)
+
+
+def read(config: pytest.Config) -> dict[str, Given | None]:
+    """Every option's value: the command line, then the environment, then the ini file."""
+    return {option: _given(config, option, env) for option, env, _ in OPTIONS}
+
+
+def _given(config: pytest.Config, option: str, env: str) -> Given | None:
+    cli: str | bool | None = config.getoption(option.lstrip("-").replace("-", "_"))
+    if cli is True:
+        return Given("1", option)
+    if isinstance(cli, str):
+        return Given(cli, option)
+    if env in os.environ:
+        return Given(os.environ[env], env)
+    return _from_ini(config, option, env)
+
+
+def _from_ini(config: pytest.Config, option: str, env: str) -> Given | None:
+    key = ini_key(env)
+    with warnings.catch_warnings():
+        # pyproject.toml's [tool.pytest] hands TOML numbers and booleans over as they are
+        # (pytest 9 warns about them for a string key): taken as their text below.
+        warnings.simplefilter("ignore")
+        raw: object = config.getini(key)
+    if raw is None or raw == "":
+        return None
+    here = config.invocation_params.dir
+    if any(o.startswith(f"{key}=") for o in config.option.override_ini or ()):
+        name, folder = f"-o {key}", here  # on the command line, like the option itself
+    elif config.inipath is None:
+        return None
+    else:
+        name, folder = f"{key} in {_shown(config.inipath, here)}", config.inipath.parent
+        if option in SECRETS:
+            raise pytest.UsageError(
+                f"{name}: a secret does not belong in a file that is committed with the code "
+                f"(1.4.2): set {env} in the environment (a CI secret) instead"
+            )
+    if isinstance(raw, bool):
+        text = "true" if raw else "false"
+    elif isinstance(raw, str | int | float):
+        text = str(raw)
+    else:
+        raise pytest.UsageError(f"{name}: expected one value, got {raw!r}")
+    if option in PATHS:
+        path = Path(text).expanduser()
+        text = str(path if path.is_absolute() else folder / path)
+    return Given(text, name)
+
+
+def _shown(path: Path, here: Path) -> str:
+    """The ini file as the user would name it from where they ran pytest."""
+    try:
+        return str(path.relative_to(here))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,87 @@
+"""The plugin as an installed package meets it: loaded into a user's own test run, and
+``pytest -p conformance`` in a folder that holds no case (D39).
+
+The installed wheel itself is checked end to end by ``.ci/wheel-check``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import PYCACHE
+
+
+def _pytest(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith(("VATS_", "PYTEST_"))}
+    child_env.update(PYTHONDONTWRITEBYTECODE="", PYTHONPYCACHEPREFIX=str(PYCACHE), **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _project(root: Path) -> Path:
+    """A user's repository: strict pytest settings, its own naming, one test of its own."""
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\n"
+        'addopts = ["--strict-markers", "--strict-config", "-W", "error"]\n'
+        'python_files = ["check_*.py"]\n'
+        'testpaths = ["checks"]\n',
+        encoding="utf-8",
+    )
+    (root / "checks").mkdir()
+    (root / "checks" / "check_mine.py").write_text("def test_mine():\n    assert True\n")
+    return root
+
+
+def test_inert_in_a_users_own_run(tmp_path: Path) -> None:
+    """Loaded by its entry point into an unrelated run: no settings read (a bad VATS_*
+    variable is no error), no header, no references, no report."""
+    project = _project(tmp_path / "crm")
+    done = _pytest(project, env={"VATS_CRM_URL": "not a url", "VATS_SEED": "-1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    assert "vats-conformance 0" not in done.stdout
+    assert "target" not in done.stdout
+    assert not (project / "reports").exists()
+
+
+def test_p_conformance_collects_the_package_cases(tmp_path: Path) -> None:
+    """No path given: the package's cases, whatever the project's python_files and
+    testpaths say; the targets are printed under the header."""
+    project = _project(tmp_path / "crm")
+    done = _pytest(project, "-p", "conformance", "--collect-only")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "crm-webhook target: embedded reference CRM" in done.stdout
+    assert "<Module test_1_4_2_signature.py>" in done.stdout
+    assert "<Module check_mine.py>" not in done.stdout
+    quiet = _pytest(project, "-p", "conformance", "--collect-only", "-q")
+    ids = [line for line in quiet.stdout.splitlines() if "::" in line]
+    assert len(ids) > 200, quiet.stdout[-2000:]
+    assert all(i.startswith(("crm_webhook/", "pbx_api/", "pbx_events/")) for i in ids), ids[:3]
+
+
+def test_p_conformance_says_when_the_project_hides_the_cases(tmp_path: Path) -> None:
+    project = _project(tmp_path / "crm")
+    done = _pytest(project, "-p", "conformance", "-o", "python_functions=check_*")
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "ERROR: -p conformance collected no case from" in done.stderr
+    assert "add -o python_functions=test" in done.stderr
+
+
+def test_p_no_conformance_switches_it_off(tmp_path: Path) -> None:
+    project = _project(tmp_path / "crm")
+    done = _pytest(project, "-p", "no:conformance", "--crm-url", "http://127.0.0.1:1")
+    assert done.returncode == 4
+    assert "unrecognized arguments: --crm-url" in done.stderr
