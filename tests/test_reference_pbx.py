@@ -26,7 +26,7 @@ from werkzeug.wrappers import Request
 
 from conformance.reference import process
 from conformance.reference.pbx import Pbx, tls
-from conformance.reference.pbx.calls import Scenario
+from conformance.reference.pbx.plans import Scenario
 from conformance.reference.server import Running, serve
 from conformance.spec import examples, lifecycle, schemas, signing
 from tests.support import CLIENT_ID, CLIENT_KEY, ROOT

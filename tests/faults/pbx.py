@@ -36,18 +36,11 @@ import httpx
 from werkzeug.wrappers import Request
 
 from conformance.reference.pbx import Pbx
-from conformance.reference.pbx.api import SUCCESS, Answer, Api, Result, refuse
-from conformance.reference.pbx.calls import (
-    MAX_ACTIVE,
-    MAX_KEPT,
-    Call,
-    CallEngine,
-    CapacityError,
-    Delivery,
-    Notifier,
-    Scenario,
-    Step,
-)
+from conformance.reference.pbx.answers import SUCCESS, Answer, Result, refuse
+from conformance.reference.pbx.api import Api
+from conformance.reference.pbx.calls import MAX_ACTIVE, MAX_KEPT, Call, CallEngine, CapacityError
+from conformance.reference.pbx.delivery import Delivery, Notifier
+from conformance.reference.pbx.plans import Scenario, Step
 from conformance.reference.pbx.records import Links
 from conformance.reference.pbx.state import Client, monotonic
 from conformance.reference.server import status_line

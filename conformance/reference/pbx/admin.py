@@ -1,3 +1,4 @@
+# Over 400 lines: one handler per endpoint of the admin tables in docs/PBX_EMULATOR.md.
 """The admin API: every setting of the guide's web pages (3.1, 3.2) and every
 trigger, as JSON over HTTP under ``/admin``. Documented in docs/PBX_EMULATOR.md.
 
@@ -18,36 +19,24 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
-from conformance.reference.pbx.calls import (
-    CapacityError,
-    Parties,
-    call_plan,
-    external_party,
-    test_notification,
-)
+from conformance.reference.pbx.calls import CapacityError
+from conformance.reference.pbx.log import DIRECTIONS, LOG_MAX
+from conformance.reference.pbx.plans import call_plan, test_notification, triggered_parties
 from conformance.reference.pbx.records import MAX_TTL
 from conformance.reference.pbx.state import (
-    DIRECTIONS,
-    LOG_MAX,
     METHODS,
     OUTBOUND,
     STATS_KEEP,
-    Client,
-    ConfigError,
     NotFound,
     monotonic,
-    parse_certificate,
-    parse_ip,
 )
+from conformance.reference.pbx.values import ConfigError, parse_certificate, parse_ip
 from conformance.spec import lifecycle
-from conformance.spec.lifecycle import CallType, Party
 
 if TYPE_CHECKING:
     from conformance.reference.pbx.app import Pbx
 
 MAX_ADMIN_BODY = 256 * 1024
-DEFAULT_CALLER = "+74951234567"  # the caller of the guide's А.2 examples
-DEFAULT_CALLEE = "+74991234567"  # the number dialled in the guide's А.2 examples
 
 
 @dataclass
@@ -432,7 +421,7 @@ class Admin:
         if name not in lifecycle.SCENARIOS:
             raise ConfigError(f"scenario: expected one of {', '.join(lifecycle.SCENARIOS)}")
         with self.pbx.registry.client(client_id) as client:
-            parties = self.parties(client, kind, body)
+            parties = triggered_parties(client, kind, body)
             warning = None
             if not client.enabled:
                 warning = "the service is off: the call is played, no notification is sent"
@@ -441,39 +430,3 @@ class Admin:
         plan = call_plan(kind, name, parties, self.pbx.engine.scenario)
         call = self.pbx.engine.start(client_id, kind, name, plan)
         return Reply(202, {**call.to_json(), "warning": warning})
-
-    @staticmethod
-    def parties(client: Client, kind: CallType, body: dict[str, Any]) -> Parties:
-        """Defaults: the domain's users in PIN order, the numbers of the А.2 examples."""
-        known = sorted(client.users, key=int)
-
-        def user(name: str, index: int) -> Party:
-            pin = body.get(name)
-            pin = known[index % len(known)] if pin is None else str(pin)
-            uri = client.user_by_pin(pin)
-            if uri is None:
-                raise ConfigError(f"{name}: no user with PIN {pin!r} in the domain")
-            return Party(uri, int(pin))
-
-        unknown = sorted(
-            set(body)
-            - {"type", "scenario", "from_number", "request_number", "from_pin", "request_pin"}
-            - {"transfer_pin"}
-        )
-        if unknown:
-            raise ConfigError(f"unknown call parameter {unknown[0]!r}")
-        if kind == "incoming":
-            return Parties(
-                caller=external_party(body.get("from_number"), DEFAULT_CALLER, "from_number"),
-                dialled=external_party(
-                    body.get("request_number"), client.domain_number, "request_number"
-                ),
-                answers=user("request_pin", 0),
-                transfer=user("transfer_pin", 1),
-            )
-        caller = user("from_pin", 0)
-        if kind == "internal":
-            callee = user("request_pin", 1)
-            return Parties(caller, callee, callee, user("transfer_pin", 2))
-        external = external_party(body.get("request_number"), DEFAULT_CALLEE, "request_number")
-        return Parties(caller, external, external, user("transfer_pin", 1))

@@ -8,24 +8,26 @@ One step per decision, in this order, each answering or letting the request on:
 
 Every refusal has its own ``result`` (> 0, E11) and a message that says what
 was wrong and where the guide says so; no refusal carries a ``session_id`` or
-a ``url``. The table of results is ``Result`` below and in docs/PBX_EMULATOR.md.
+a ``url``. The table of results is ``answers.Result`` and in docs/PBX_EMULATOR.md.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from enum import IntEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
-from conformance.reference.pbx.calls import CapacityError, call_back_plan
+from conformance.reference.pbx.answers import SUCCESS, Answer, Result, refuse
+from conformance.reference.pbx.calls import CapacityError
+from conformance.reference.pbx.log import clip
+from conformance.reference.pbx.plans import call_back_plan
 from conformance.reference.pbx.records import tone_wav
-from conformance.reference.pbx.state import Client, clip, is_sip_uri, monotonic
+from conformance.reference.pbx.state import Client, monotonic
+from conformance.reference.pbx.values import is_sip_uri
 from conformance.spec import schemas, signing
 from conformance.spec.lifecycle import Party
 
@@ -33,68 +35,6 @@ if TYPE_CHECKING:
     from conformance.reference.pbx.app import Pbx
 
 MAX_BODY = 64 * 1024
-SUCCESS = "Операция выполнена успешно"  # the guide's own words (А.3, А.4 examples)
-
-
-class Result(IntEnum):
-    """``result`` codes. 0 is Table А.3's success; the guide lists no others (E11)."""
-
-    OK = 0
-    NO_SUCH_METHOD = 1
-    HTTP_METHOD = 2
-    TOO_LARGE = 3
-    NO_CLIENT_ID = 10
-    UNKNOWN_CLIENT = 11
-    HTTPS_REQUIRED = 12
-    IP_NOT_ALLOWED = 13
-    BAD_SIGNATURE = 14
-    SERVICE_OFF = 15
-    LIMIT_EXCEEDED = 16
-    NOT_JSON = 20
-    NOT_OBJECT = 21
-    BAD_REQUEST_NUMBER = 22
-    NO_FROM = 23
-    BAD_FROM_SIPURI = 24
-    BAD_FROM_PIN = 25
-    UNKNOWN_PIN = 26
-    BAD_SESSION_ID = 30
-    UNKNOWN_SESSION = 31
-    CALL_IN_PROGRESS = 32
-    NOT_RECORDED = 33
-    LINK_USED = 34
-    LINK_EXPIRED = 35
-    LINK_UNKNOWN = 36
-    TOO_MANY_CALLS = 40
-    INTERNAL = 99
-
-
-@dataclass
-class Answer:
-    status: int
-    result: Result
-    message: str
-    extra: dict[str, Any] = field(default_factory=dict)
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    content: bytes | None = None  # a file instead of JSON
-    content_type: str = "application/json; charset=utf-8"
-    # The JSON last made by body(): the log and the answer share it (result_as_string, bytes).
-    _json: tuple[bool, bytes] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def body(self, result_as_string: bool = False) -> bytes:
-        if self.content is not None:
-            return self.content
-        made = self._json
-        if made is not None and made[0] == result_as_string:
-            return made[1]
-        result: int | str = str(int(self.result)) if result_as_string else int(self.result)
-        doc = {"result": result, "resultMessage": self.message, **self.extra}
-        body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        self._json = (result_as_string, body)
-        return body
-
-
-def refuse(status: int, result: Result, message: str, **kw: Any) -> Answer:
-    return Answer(status, result, message, **kw)
 
 
 @cache

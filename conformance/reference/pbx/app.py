@@ -25,10 +25,14 @@ from werkzeug.wrappers import Request
 
 from conformance.reference.pbx import tls
 from conformance.reference.pbx.admin import Admin, Reply
-from conformance.reference.pbx.api import Answer, Api, Result, refuse
-from conformance.reference.pbx.calls import CallEngine, Notifier, Scenario
+from conformance.reference.pbx.answers import Answer, Result, refuse
+from conformance.reference.pbx.api import Api
+from conformance.reference.pbx.calls import CallEngine
+from conformance.reference.pbx.delivery import Notifier
+from conformance.reference.pbx.log import RequestLog
+from conformance.reference.pbx.plans import Scenario
 from conformance.reference.pbx.records import DEFAULT_TTL, Links
-from conformance.reference.pbx.state import Registry, RequestLog
+from conformance.reference.pbx.state import Registry
 from conformance.reference.server import Evented, Running, WSGIApp, serve_evented, status_line
 
 API_METHODS = ("call_back", "get_record")

@@ -16,13 +16,9 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from conformance.reference.pbx.calls import CALL_BACK_OUTCOMES, MAX_STEP_MS, Scenario
-from conformance.reference.pbx.state import (
-    DEFAULT_TIMEOUT,
-    MAX_TIMEOUT,
-    MIN_TIMEOUT,
-    ConfigError,
-)
+from conformance.reference.pbx.plans import CALL_BACK_OUTCOMES, MAX_STEP_MS, Scenario
+from conformance.reference.pbx.state import DEFAULT_TIMEOUT
+from conformance.reference.pbx.values import MAX_TIMEOUT, MIN_TIMEOUT, ConfigError
 
 if TYPE_CHECKING:
     from conformance.reference.pbx.app import Listening
