@@ -1,15 +1,17 @@
 """What a call says: its steps and their notifications (Table А.2, the scenario of А.3).
 
 A call is planned as a list of steps -- wait, then send one ``call_events``
-notification. Which fields a notification carries is decided by
-``lifecycle.carries`` (Table А.2's "Устанавливается только для ..."), the
-order of states by ``lifecycle.SCENARIOS``. How long each wait is, and why a
-call ends, are the emulator's (``Scenario``; the reasons, P9).
+notification. The table of spec/lifecycle.py decides what a call says: its
+states and who is on each end at each (``lifecycle.stages``), and which fields
+each notification carries (``lifecycle.carries``, Table А.2's "Устанавливается
+только для ..."). How long each wait is, and why a call ends, are the
+emulator's (``Scenario``; the reasons, P9).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -87,35 +89,6 @@ class Step:
     reason: str | None = None
 
 
-def call_back_plan(user: Party, number: str, scenario: Scenario) -> list[Step]:
-    """А.3: the user's leg rings and answers, the announcement plays, the callee's
-    leg rings and answers, they talk, someone hangs up -- one outbound call."""
-    external = Party(number)
-    ring, announcement = scenario.ring_ms, scenario.announcement_ms
-    new = Step(0, "new", user, external)
-
-    def end(after: int, reason: str) -> list[Step]:
-        return [new, Step(after, "disconnected", user, external, reason)]
-
-    outcome = scenario.call_back_outcome
-    if outcome == "user_rejects":
-        return end(ring, REJECTED)
-    if outcome == "user_no_answer":
-        return end(ring, NO_ANSWER)
-    if outcome == "user_hangs_up":
-        return end(ring + announcement, CALLER_HUNG_UP)
-    if outcome == "callee_busy":
-        return end(ring + announcement, BUSY)
-    if outcome == "callee_no_answer":
-        return end(ring + announcement + ring, NO_ANSWER)
-    reason = CALLER_HUNG_UP if scenario.hangup_by == "user" else CALLEE_HUNG_UP
-    return [
-        new,
-        Step(ring + announcement + ring, "connected", user, external),
-        Step(scenario.talk_ms, "disconnected", user, external, reason),
-    ]
-
-
 @dataclass(frozen=True)
 class Parties:
     """Who takes part: the caller, the number dialled, who answers, who takes a transfer."""
@@ -126,32 +99,72 @@ class Parties:
     transfer: Party
 
 
-def call_plan(kind: CallType, name: str, parties: Parties, scenario: Scenario) -> list[Step]:
-    """A call of ``lifecycle.SCENARIOS[name]`` (answered, missed, transferred).
-
-    As in ``lifecycle.calls``: an incoming call is first addressed to the
-    domain's number and then to the user who answers; a transfer hands an
-    incoming or internal call to another callee, an outbound one to another
-    caller. Everything else ends with the caller hanging up.
-    """
+def _plan(
+    kind: CallType,
+    name: str,
+    parties: Parties,
+    waits: Mapping[lifecycle.Moment, int],
+    reasons: Mapping[lifecycle.Moment, str],
+) -> list[Step]:
+    """The steps of a ``kind`` call of ``lifecycle.SCENARIOS[name]``: its states and who is
+    on each end at each, from ``lifecycle.stages``; the wait before each moment (ms) and
+    why the call ends, from ``waits`` and ``reasons``."""
     caller, callee = parties.caller, parties.dialled
-    steps = [Step(0, "new", caller, callee)]
-    answered = False
-    for state in lifecycle.SCENARIOS[name][1:]:
-        if state == "connected" and not answered:
-            callee, answered = parties.answers, True
-            steps.append(Step(scenario.ring_ms, "connected", caller, callee))
-        elif state == "connected":
-            if kind == "outbound":
-                caller = parties.transfer
-            else:
-                callee = parties.transfer
-            steps.append(Step(scenario.talk_ms, "connected", caller, callee))
-        elif answered:
-            steps.append(Step(scenario.talk_ms, "disconnected", caller, callee, CALLER_HUNG_UP))
-        else:
-            steps.append(Step(scenario.ring_ms, "disconnected", caller, callee, NO_ANSWER))
+    steps: list[Step] = []
+    for stage in lifecycle.stages(kind, name):
+        party = parties.answers if stage.moment == "answered" else parties.transfer
+        if stage.takes_over == "caller":
+            caller = party
+        elif stage.takes_over == "callee":
+            callee = party
+        steps.append(
+            Step(
+                waits.get(stage.moment, 0),
+                stage.state,
+                caller,
+                callee,
+                reasons.get(stage.moment),
+            )
+        )
     return steps
+
+
+def call_back_plan(user: Party, number: str, scenario: Scenario) -> list[Step]:
+    """А.3: the user's leg rings and answers, the announcement plays, the callee's
+    leg rings and answers, they talk, someone hangs up -- one outbound call, answered;
+    or it ends before the callee answers -- one outbound call, missed."""
+    external = Party(number)
+    parties = Parties(user, external, external, user)  # nobody takes a call_back over
+    ring, announcement = scenario.ring_ms, scenario.announcement_ms
+    outcome = scenario.call_back_outcome
+    if outcome == "answered":
+        hangup = CALLER_HUNG_UP if scenario.hangup_by == "user" else CALLEE_HUNG_UP
+        waits: dict[lifecycle.Moment, int] = {
+            "answered": ring + announcement + ring,
+            "ended": scenario.talk_ms,
+        }
+        return _plan("outbound", "answered", parties, waits, {"ended": hangup})
+    wait, reason = {
+        "user_rejects": (ring, REJECTED),
+        "user_no_answer": (ring, NO_ANSWER),
+        "user_hangs_up": (ring + announcement, CALLER_HUNG_UP),
+        "callee_busy": (ring + announcement, BUSY),
+        "callee_no_answer": (ring + announcement + ring, NO_ANSWER),
+    }[outcome]
+    return _plan("outbound", "missed", parties, {"missed": wait}, {"missed": reason})
+
+
+def call_plan(kind: CallType, name: str, parties: Parties, scenario: Scenario) -> list[Step]:
+    """A call of ``lifecycle.SCENARIOS[name]`` (answered, missed, transferred), triggered
+    through the admin API: a leg rings before it is answered or given up, a party talks
+    before the call is handed on or ends, and the caller hangs up."""
+    waits: dict[lifecycle.Moment, int] = {
+        "answered": scenario.ring_ms,
+        "transferred": scenario.talk_ms,
+        "ended": scenario.talk_ms,
+        "missed": scenario.ring_ms,
+    }
+    return _plan(kind, name, parties, waits, {"ended": CALLER_HUNG_UP, "missed": NO_ANSWER})
 
 
 def notification(
