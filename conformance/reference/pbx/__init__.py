@@ -16,7 +16,7 @@ API. See docs/PBX_EMULATOR.md.
     api.py      call_back, get_record, the link download
     admin.py    the admin API
     tls.py      the emulator's certificate, HTTPS, trust for the external system
-    app.py      the WSGI app and its two listeners
+    app.py      the handler and its two listeners
     cli.py      the command line
 """
 

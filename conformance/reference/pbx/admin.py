@@ -16,9 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.wrappers import Request
-
 from conformance.reference.pbx.calls import CapacityError
 from conformance.reference.pbx.log import DIRECTIONS, LOG_MAX
 from conformance.reference.pbx.plans import call_plan, test_notification, triggered_parties
@@ -31,6 +28,7 @@ from conformance.reference.pbx.state import (
     monotonic,
 )
 from conformance.reference.pbx.values import ConfigError, parse_certificate, parse_ip
+from conformance.reference.web import Request, TooLarge
 from conformance.spec import lifecycle
 
 if TYPE_CHECKING:
@@ -85,7 +83,7 @@ class Admin:
             return error(404, str(exc.args[0]) if exc.args else "not found")
         except CapacityError as exc:
             return error(429, str(exc))
-        except RequestEntityTooLarge:
+        except TooLarge:
             return error(413, f"body larger than {MAX_ADMIN_BODY} bytes")
 
     def authorised(self, request: Request) -> bool:
@@ -163,8 +161,7 @@ class Admin:
     # -- request helpers ----------------------------------------------------
     @staticmethod
     def raw_body(request: Request) -> bytes:
-        request.max_content_length = MAX_ADMIN_BODY
-        return request.get_data(cache=True)
+        return request.read(MAX_ADMIN_BODY)
 
     def json_body(self, request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
         body = self.raw_body(request)
@@ -180,7 +177,7 @@ class Admin:
 
     @staticmethod
     def number_arg(request: Request, name: str, default: float, low: float, high: float) -> float:
-        text = request.args.get(name)
+        text = request.args().get(name)
         if text is None:
             return default
         try:
@@ -193,7 +190,7 @@ class Admin:
 
     @staticmethod
     def choice_arg(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
-        value = request.args.get(name) or None
+        value = request.args().get(name) or None
         if value not in (None, "all", *choices):
             raise BadRequest(f"{name}: expected one of {', '.join(choices)} or all")
         return None if value == "all" else value
@@ -260,7 +257,7 @@ class Admin:
         if client_id is not None:
             self.pbx.registry.get_or_raise(client_id)
         entries = self.pbx.log.query(
-            client=client_id if client_id is not None else request.args.get("client") or None,
+            client=client_id if client_id is not None else request.args().get("client") or None,
             method=self.choice_arg(request, "method", METHODS),
             direction=self.choice_arg(request, "direction", DIRECTIONS),
             limit=int(self.number_arg(request, "limit", LOG_MAX, 1, LOG_MAX)),
@@ -270,7 +267,7 @@ class Admin:
     def clear(self, request: Request, client_id: str | None) -> Reply:
         if client_id is not None:
             self.pbx.registry.get_or_raise(client_id)
-        target = client_id if client_id is not None else request.args.get("client") or None
+        target = client_id if client_id is not None else request.args().get("client") or None
         return Reply(200, {"removed": self.pbx.log.clear(target)})
 
     # -- clients (3.1.1) ----------------------------------------------------
@@ -308,7 +305,7 @@ class Admin:
 
     # -- allow-list (3.1.2) -------------------------------------------------
     def allow_list(self, request: Request, client_id: str) -> Reply:
-        needle = request.args.get("filter", "")
+        needle = request.args().get("filter", "")
         with self.pbx.registry.client(client_id) as client:
             return Reply(200, {"allow_list": [ip for ip in client.allow_list if needle in ip]})
 
@@ -318,7 +315,7 @@ class Admin:
         return self.allow_list(request, client_id)
 
     def _ip(self, request: Request) -> str:
-        given = request.args.get("ip")
+        given = request.args().get("ip")
         if given is None:
             given = self.json_body(request).get("ip")
         return parse_ip(given)
