@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 
-from conformance.reference.server import serve
 from conformance.reference.web import Request, Response
 from conformance.report import (
     curl,
@@ -40,7 +39,7 @@ from conformance.report import (
 from conformance.report import html as report_html
 from conformance.spec import sections, signing
 from conformance.transport.client import Exchange, body_bytes
-from tests.support import CLIENT_ID, CLIENT_KEY
+from tests.support import CLIENT_ID, CLIENT_KEY, serving
 
 HOSTILE = "</script><img src=x onerror=alert(1)>"
 FOREIGN_ID = "0000000000000000000000000000BEEF"
@@ -621,11 +620,9 @@ class Recorder:
 @pytest.fixture(scope="module")
 def recorder() -> Iterator[tuple[str, Recorder]]:
     app = Recorder()
-    served = serve(app)
-    try:
-        yield served.url, app
-    finally:
-        served.stop()
+    # On http.server: the headers keep the names curl sent (uvicorn lowercases them).
+    with serving(app, names_as_sent=True) as url:
+        yield url, app
 
 
 needs_tools = pytest.mark.skipif(
