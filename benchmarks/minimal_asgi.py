@@ -10,8 +10,9 @@ nothing is logged or counted. Every request is verified and answered on its
 own: no cached answers, no skipped checks.
 
 Served by uvicorn with one worker, its pure-Python h11 parser and the standard
-asyncio loop: the reference emulator is one process parsing HTTP with h11 on
-an asyncio loop too, so C parsers (httptools, uvloop) would measure the parsers.
+asyncio loop: the server the reference emulator runs on too
+(conformance/reference/server.py), so that the comparison measures what the
+emulator does per request, not the servers.
 
     python benchmarks/minimal_asgi.py --port 0 --client-id ID   # key from $VATS_CLIENT_KEY
 

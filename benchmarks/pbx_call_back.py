@@ -1,9 +1,9 @@
 """Benchmark: the reference PBX emulator's call_back throughput next to a minimal ASGI server.
 
-Two servers on loopback, each one process: the emulator (``python -m
-conformance.reference.pbx``, its plain-HTTP listener: h11 in one event loop) and
-benchmarks/minimal_asgi.py (uvicorn, one worker), which verifies the same
-signature and answers the same JSON and does nothing else. A load generator,
+Two servers on loopback, each one process, both on uvicorn (h11, the standard
+asyncio loop): the emulator (``python -m conformance.reference.pbx``, its
+plain-HTTP listener) and benchmarks/minimal_asgi.py, a bare ASGI app which
+verifies the same signature and answers the same JSON and does nothing else. A load generator,
 a process of its own and the same for both, keeps ``--concurrency`` connections
 (kept alive where the server allows it) busy for ``--duration`` seconds, after
 ``--warmup`` seconds not counted, with correctly signed call_back requests.
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import secrets
@@ -374,8 +373,6 @@ def main() -> None:
     )
     parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)  # the load generator
     args = parser.parse_args()
-    if not args.load and importlib.util.find_spec("uvicorn") is None:
-        sys.exit("the minimal server needs uvicorn: pip install -e '.[bench]'")
     if not (1 <= args.concurrency <= 256 and 0 < args.duration <= 600 and 1 <= args.rounds <= 50):
         parser.error("expected --concurrency 1..256, --duration 0..600 s, --rounds 1..50")
     if not (0 <= args.warmup <= 60 and 0 < args.timeout <= 60):

@@ -2,7 +2,10 @@
 
 ``run_suite`` starts ``python -m pytest conformance ...`` in a child process
 (the real command line, the real exit status, the real results.json) against
-a target the test serves on loopback with ``serving``.
+a target the test serves on loopback with ``serving``: on the references' own
+stack (conformance/reference/server.py, uvicorn), or -- for the few receivers
+that need the header names as they were sent -- on the standard library's
+``http.server`` (``names_as_sent``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from conformance.reference.server import WSGIApp, serve
+from conformance.reference.server import MAX_BODY, serve
+from conformance.reference.web import Handler, Headers, Request, respond
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_ID = "000003C405E6525C64C184258C44EC99"
@@ -96,13 +103,91 @@ def run_suite(
 
 
 @contextmanager
-def serving(app: WSGIApp) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 for the duration of the block; yields its base URL."""
-    running = serve(app)
+def serving(app: Handler, *, names_as_sent: bool = False) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 for the duration of the block; yields its base URL.
+
+    On the references' stack, every request answered on a thread (a test's receiver
+    may sleep or block). ``names_as_sent``: on ``http.server`` instead, whose headers
+    keep the spelling that came -- uvicorn, as ASGI does, lowercases every name, and
+    a receiver that looks a header up by its exact spelling (a fault of the catalogue)
+    or passes headers on as they came (the PBX faults' relay) needs what was sent.
+    """
+    if names_as_sent:
+        with _spelled(app) as url:
+            yield url
+        return
+    served = serve(app)
     try:
-        yield running.url
+        yield served.url
     finally:
-        running.stop()
+        served.stop()
+
+
+class _SpelledServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64  # the suite's burst opens 20 connections at once
+
+    def __init__(self, app: Handler) -> None:
+        super().__init__(("127.0.0.1", 0), _Spelled)
+        self.app = app
+
+
+class _Spelled(BaseHTTPRequestHandler):
+    """One request read by ``http.server`` (header names as sent), answered by the app."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 10.0  # a client that stalls mid-request does not hold the thread forever
+    server: _SpelledServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = self.headers.get("Content-Length", "")
+        declared = int(length) if length.strip().isdigit() else None
+        complete = declared is None or declared <= MAX_BODY
+        body = self.rfile.read(declared) if complete and declared else b""
+        path, _, query = self.path.partition("?")
+        request = Request(
+            method=self.command,
+            path=unquote(path),
+            query=query.encode("latin-1"),
+            headers=Headers(self.headers.items()),
+            body=body,
+            complete=complete,
+            remote=self.client_address[0],
+            base_url=f"http://{self.headers.get('Host', '')}",
+            target=self.path,
+        )
+        response = respond(self.server.app, request)
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if not complete:
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+
+@contextmanager
+def _spelled(app: Handler) -> Iterator[str]:
+    server = _SpelledServer(app)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def crm_args(url: str, *extra: str) -> list[str]:

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conformance.reference.crm import Answer, ReferenceCrm
-from tests.faults.crm import FAULTS, OPTIONS, SOFT_FAULTS, WITHOUT_ORACLE, IsRecordStringOnly
+from tests.faults.crm import (
+    FAULTS,
+    NAMES_AS_SENT,
+    OPTIONS,
+    SOFT_FAULTS,
+    WITHOUT_ORACLE,
+    IsRecordStringOnly,
+)
 from tests.support import (
     CLIENT_ID,
     CLIENT_KEY,
@@ -31,7 +38,7 @@ from tests.support import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from werkzeug.wrappers import Request
+    from conformance.reference.web import Request
 
 #: Every run this module reads: name -> (receiver class, suite options, given its oracle).
 RUNS: dict[str, tuple[type[ReferenceCrm], tuple[str, ...], bool]] = {
@@ -47,10 +54,15 @@ RUNS: dict[str, tuple[type[ReferenceCrm], tuple[str, ...], bool]] = {
 
 
 def run_against(
-    app: ReferenceCrm, options: Iterable[str], report_dir: Path, *, with_oracle: bool = True
+    app: ReferenceCrm,
+    options: Iterable[str],
+    report_dir: Path,
+    *,
+    with_oracle: bool = True,
+    names_as_sent: bool = False,
 ) -> SuiteRun:
     """The whole suite (``FAST``) against ``app`` served on 127.0.0.1, given its oracle."""
-    with serving(app) as url:
+    with serving(app, names_as_sent=names_as_sent) as url:
         extra = oracle(url) if with_oracle and app.oracle_path else ()
         return run_suite(crm_args(url, *options, *extra), report_dir)
 
@@ -61,7 +73,13 @@ def make(cls: type[ReferenceCrm]) -> ReferenceCrm:
 
 def _run(name: str, report_dir: Path) -> SuiteRun:
     cls, options, with_oracle = RUNS[name]
-    return run_against(make(cls), options, report_dir, with_oracle=with_oracle)
+    return run_against(
+        make(cls),
+        options,
+        report_dir,
+        with_oracle=with_oracle,
+        names_as_sent=name in NAMES_AS_SENT,
+    )
 
 
 def _names(item: pytest.Item) -> list[str]:
@@ -130,6 +148,7 @@ def test_catalogue_is_complete() -> None:
         assert "\n" not in cls.__doc__.strip(), f"{name}: a one-line docstring"
         own = {attr for attr in vars(cls) if not attr.startswith("__")}
         assert len(own) == 1, f"{name}: overrides {sorted(own)}, not exactly one step"
+    assert set(NAMES_AS_SENT) <= set(FAULTS), "served apart: a fault of the catalogue"
 
 
 @pytest.mark.parametrize("profile", ["guide", "field"])

@@ -32,10 +32,10 @@ from tests.test_crm_faults import explain
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from conformance.reference.server import WSGIApp
+    from conformance.reference.web import Handler
 
 
-def run_against(app: WSGIApp, tmp_path: Path, *, with_oracle: bool = False) -> SuiteRun:
+def run_against(app: Handler, tmp_path: Path, *, with_oracle: bool = False) -> SuiteRun:
     with serving(app) as url:
         return run_suite(crm_args(url, *(oracle(url) if with_oracle else ())), tmp_path)
 

@@ -79,6 +79,29 @@ def test_every_scenario_is_legal() -> None:
     assert all(lifecycle.is_legal(states) for states in lifecycle.SCENARIOS.values())
 
 
+@pytest.mark.parametrize("call_type", lifecycle.CALL_TYPES)
+@pytest.mark.parametrize("scenario", sorted(lifecycle.SCENARIOS))
+def test_stages_follow_the_scenario(call_type: lifecycle.CallType, scenario: str) -> None:
+    stages = lifecycle.stages(call_type, scenario)
+    assert tuple(s.state for s in stages) == lifecycle.SCENARIOS[scenario]
+    moments = [s.moment for s in stages]
+    assert moments[0] == "placed"
+    assert moments[-1] == ("ended" if "connected" in lifecycle.SCENARIOS[scenario] else "missed")
+    assert moments.count("answered") == min(1, lifecycle.SCENARIOS[scenario].count("connected"))
+    for stage in stages:  # only answering and transferring hand an end to a new party
+        assert stage.takes_over is None or stage.moment in ("answered", "transferred")
+
+
+@settings(max_examples=100, database=None, deadline=None)
+@given(lifecycle.calls(scenario="transferred"))
+def test_a_transfer_changes_the_end_the_table_names(call: list[dict[str, Any]]) -> None:
+    stage = lifecycle.stages(call[0]["type"], "transferred")[2]
+    assert stage.moment == "transferred"
+    moved = "from_number" if stage.takes_over == "caller" else "request_number"
+    kept = "request_number" if moved == "from_number" else "from_number"
+    assert call[2][kept] == call[1][kept]  # the other end is who it was
+
+
 @settings(max_examples=100, database=None, deadline=None)
 @given(lifecycle.calls())
 def test_generated_calls_are_valid_and_consistent(call: list[dict[str, Any]]) -> None:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from conformance.reference.pbx import Pbx
-from conformance.reference.server import Running, serve
 from tests.faults.pbx import (
     DESTRUCTIVE,
     DIFFERENT,
@@ -36,7 +35,15 @@ from tests.faults.pbx import (
     Relay,
     build,
 )
-from tests.support import CLIENT_ID, CLIENT_KEY, Background, SuiteRun, pbx_args, run_suite
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_KEY,
+    Background,
+    SuiteRun,
+    pbx_args,
+    run_suite,
+    serving,
+)
 from tests.test_crm_faults import explain
 
 if TYPE_CHECKING:
@@ -67,22 +74,16 @@ def serving_pbx(entry: Entry) -> Iterator[tuple[str, str]]:
     """Serve ``entry``'s PBX on loopback; yields its URL and the HOST:PORT to listen on."""
     listen = f"127.0.0.1:{free_port()}"
     external = f"http://{listen}"
-    relay: Running | None = None
-    if issubclass(entry.piece, Relay):
-        relay = serve(entry.piece(external, CLIENT_KEY))
-        external = relay.url
-    try:
+    with ExitStack() as stack:
+        if issubclass(entry.piece, Relay):  # it passes headers on as they came
+            relay = entry.piece(external, CLIENT_KEY)
+            external = stack.enter_context(serving(relay, names_as_sent=True))
         pbx = build(entry.piece, entry.settings, entry.scenario)
         listening = pbx.start("127.0.0.1", 0, 0)
-        try:
-            pbx.registry.create({**CLIENT, "external_address": external, **entry.client})
-            assert pbx.http_url is not None
-            yield pbx.http_url, listen
-        finally:
-            listening.stop()
-    finally:
-        if relay is not None:
-            relay.stop()
+        stack.callback(listening.stop)
+        pbx.registry.create({**CLIENT, "external_address": external, **entry.client})
+        assert pbx.http_url is not None
+        yield pbx.http_url, listen
 
 
 def run_against(entry: Entry, report_dir: Path, env: dict[str, str] | None = None) -> SuiteRun:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from conformance.reference.crm import Answer, ReferenceCrm
+from conformance.reference.web import Request, Response
 from tests.support import CLIENT_ID, CLIENT_KEY, crm_args, run_suite, serving
 
 
@@ -77,13 +78,9 @@ def test_embedded_run_never_prints_the_key(tmp_path: Path) -> None:
 class _EchoesTheKeyInCp1251(ReferenceCrm):
     """Answers in cp1251 (not UTF-8: recorded as base64) with the key inside, past 200 bytes."""
 
-    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+    def __call__(self, request: Request) -> Response:
         body = ("Ошибка " + "." * 195 + CLIENT_KEY).encode("cp1251")
-        start_response(
-            "403 Forbidden",
-            [("Content-Type", "text/plain; charset=cp1251"), ("Content-Length", str(len(body)))],
-        )
-        return [body]
+        return Response(403, body, [("Content-Type", "text/plain; charset=cp1251")])
 
 
 def test_key_is_redacted_in_binary_and_cut_bodies(tmp_path: Path) -> None:

@@ -27,12 +27,12 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from conformance.reference.server import serve, status_line
+from conformance.reference.web import Request, Response
 from conformance.report import curl, junit, render, reproduce, write
 from conformance.report import html as report_html
 from conformance.spec import sections, signing
 from conformance.transport.client import Exchange, body_bytes
-from tests.support import CLIENT_ID, CLIENT_KEY
+from tests.support import CLIENT_ID, CLIENT_KEY, serving
 
 HOSTILE = "</script><img src=x onerror=alert(1)>"
 FOREIGN_ID = "0000000000000000000000000000BEEF"
@@ -683,40 +683,31 @@ class Received:
 
 @dataclass
 class Recorder:
-    """A WSGI app that records every request and answers 200."""
+    """A handler that records every request and answers 200."""
 
     seen: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+    def __call__(self, request: Request) -> Response:
         with self.lock:
             self.seen.append(
                 Received(
-                    environ["REQUEST_METHOD"],
-                    environ["PATH_INFO"],
-                    environ.get("QUERY_STRING", ""),
-                    list(environ["vats.raw_headers"]),
-                    body,
+                    request.method,
+                    request.path,
+                    request.query.decode("latin-1"),
+                    list(request.headers.items()),
+                    request.body,
                 )
             )
-        answer = b'{"result": 0}'
-        start_response(
-            status_line(200),
-            [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))],
-        )
-        return [answer]
+        return Response(200, b'{"result": 0}', [("Content-Type", "application/json")])
 
 
 @pytest.fixture(scope="module")
 def recorder() -> Iterator[tuple[str, Recorder]]:
     app = Recorder()
-    running = serve(app)
-    try:
-        yield running.url, app
-    finally:
-        running.stop()
+    # On http.server: the headers keep the names curl sent (uvicorn lowercases them).
+    with serving(app, names_as_sent=True) as url:
+        yield url, app
 
 
 needs_tools = pytest.mark.skipif(

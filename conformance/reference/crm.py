@@ -26,26 +26,17 @@ Run on its own::
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import os
-import signal
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.wrappers import Request
-
-from conformance.reference.server import status_line
+from conformance.reference.web import Request, Response, TooLarge
 from conformance.spec import schemas, signing
-
-if TYPE_CHECKING:
-    from conformance.reference.server import Running
 
 MAX_BODY = 1 << 20
 MAX_SESSIONS = 10_000
@@ -67,7 +58,8 @@ class BadNotification(ValueError):
 
 
 class ReferenceCrm:
-    """A WSGI app; each step below is one decision a receiver makes."""
+    """A handler (conformance/reference/web.py); each step below is one decision a
+    receiver makes."""
 
     def __init__(
         self,
@@ -86,25 +78,16 @@ class ReferenceCrm:
         self._lock = threading.Lock()
         self.sessions: OrderedDict[str, list[str]] = OrderedDict()
 
-    # -- WSGI ---------------------------------------------------------------
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        request = Request(environ)
+    # -- the handler ----------------------------------------------------------
+    def __call__(self, request: Request) -> Response:
         try:
             answer = self.handle(request)
         except Exception as exc:  # noqa: BLE001 - the last line of defence answers, never crashes
             answer = Answer(500, f"internal error: {type(exc).__name__}")
-        body = answer.body()
-        headers = [
-            ("Content-Type", "application/json; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            *answer.headers,
-        ]
-        start_response(status_line(answer.status), headers)
         if self.log:
             self.log(f"{request.method} {request.path} -> {answer.status} {answer.message}")
-        return [body]
+        headers = [("Content-Type", "application/json; charset=utf-8"), *answer.headers]
+        return Response(answer.status, answer.body(), headers)
 
     def handle(self, request: Request) -> Answer:
         if self.oracle_path and request.path.startswith(self.oracle_path):
@@ -115,7 +98,7 @@ class ReferenceCrm:
             return Answer(405, "call_events is sent with POST (1.4.1)", [("Allow", "POST")])
         try:
             body = self.read_body(request)
-        except RequestEntityTooLarge:
+        except TooLarge:
             return Answer(413, f"body larger than {MAX_BODY} bytes")
         if not self.identity_ok(request):
             return Answer(403, "unknown or missing X-Client-ID (1.4.1)")
@@ -132,8 +115,7 @@ class ReferenceCrm:
 
     # -- the steps ----------------------------------------------------------
     def read_body(self, request: Request) -> bytes:
-        request.max_content_length = MAX_BODY
-        return request.get_data(cache=False)
+        return request.read(MAX_BODY)
 
     def identity_ok(self, request: Request) -> bool:
         return request.headers.get(signing.CLIENT_ID_HEADER) == self.client_id
@@ -182,18 +164,12 @@ class ReferenceCrm:
         return Answer(200, f"held: {', '.join(states)}")
 
 
-def _exit_with_parent(running: Running) -> None:
-    """Block on standard input; when the parent goes away (EOF), stop serving."""
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdin.read()
-    running.server.shutdown()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: ``vats-reference-crm`` / ``python -m conformance.reference.crm``."""
-    from conformance.reference.server import serve
+    from conformance.reference import cli
+    from conformance.reference.server import no_request, serve
 
-    parser = argparse.ArgumentParser(
+    parser = cli.Parser(
         prog="vats-reference-crm",
         description="Reference receiver of VATS call_events notifications, for trying the suite "
         "or a PBX against. The key is read from VATS_CLIENT_KEY unless given.",
@@ -240,26 +216,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         log=None if args.quiet else lambda line: print(line, flush=True),
         oracle=args.oracle,
     )
-    try:
-        running = serve(app, args.host, args.port)
+    try:  # its steps never wait: every request is answered in the event loop
+        served = serve(app, args.host, args.port, offload=no_request)
     except OSError as exc:
-        print(
-            f"vats-reference-crm: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
-        return 1
-    oracle = f"; oracle: {running.url}{app.oracle_path}{{session_id}}" if app.oracle_path else ""
+        return cli.cannot_listen(parser.prog, f"{args.host}:{args.port}", exc)
+    url = served.url
+    oracle = f"; oracle: {url}{app.oracle_path}{{session_id}}" if app.oracle_path else ""
     print(
-        f"vats-reference-crm: listening on {running.url} (notifications: {running.url}{app.path}"
-        f"{oracle})",
+        f"vats-reference-crm: listening on {url} (notifications: {url}{app.path}{oracle})",
         flush=True,
     )
-    signal.signal(signal.SIGTERM, lambda *_: running.server.shutdown())
-    if args.with_parent:
-        threading.Thread(target=_exit_with_parent, args=(running,), daemon=True).start()
-    with contextlib.suppress(KeyboardInterrupt):
-        running.thread.join()
-    running.stop()
+    cli.serve_until_stopped(served, with_parent=args.with_parent)
+    served.stop()
     return 0
 
 

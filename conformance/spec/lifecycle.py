@@ -53,6 +53,58 @@ PARTIES: dict[CallType, tuple[str, str]] = {
     "internal": ("user", "user"),
 }
 
+#: What a notification says happened, by where its state stands in the call's life:
+#: the call was placed (``new``), answered (its first ``connected``: "установка
+#: акустического соединения"), handed to another party (a later ``connected``, with
+#: the same ``session_id``), or it ended after a conversation (``disconnected``
+#: after a ``connected``) or without one (a missed call's ``disconnected``).
+Moment = Literal["placed", "answered", "transferred", "ended", "missed"]
+End = Literal["caller", "callee"]
+
+#: Which end of a call a new party takes, by call type and moment; a new party is
+#: always a domain user. An incoming call is addressed to the domain's number and
+#: answered by a user, then handed to another user; an internal call is answered by
+#: the user it dialled and handed to another one; an outbound call is answered by the
+#: number dialled and handed over to another user of the domain, who then holds it.
+TAKES_OVER: dict[CallType, dict[Moment, End]] = {
+    "incoming": {"answered": "callee", "transferred": "callee"},
+    "internal": {"transferred": "callee"},
+    "outbound": {"transferred": "caller"},
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One notification of a call: its state, what happened, and which end of the call
+    a new party holds from now on (None: both ends are who they were)."""
+
+    state: State
+    moment: Moment
+    takes_over: End | None
+
+
+@cache
+def stages(call_type: CallType, scenario: str) -> tuple[Stage, ...]:
+    """The notifications of one ``call_type`` call of ``SCENARIOS[scenario]``, in order.
+
+    Whoever makes up or plays calls (``calls()`` below, the reference PBX emulator)
+    takes from here which states a call goes through and who is on each end at each:
+    at the start the ends of ``PARTIES``, then the changes of ``TAKES_OVER``.
+    """
+    out: list[Stage] = []
+    answered = False
+    for state in SCENARIOS[scenario]:
+        moment: Moment
+        if state == "new":
+            moment = "placed"
+        elif state == "connected":
+            moment = "transferred" if answered else "answered"
+            answered = True
+        else:
+            moment = "ended" if answered else "missed"
+        out.append(Stage(state, moment, TAKES_OVER[call_type].get(moment)))
+    return tuple(out)
+
 
 def is_legal(states: Sequence[State]) -> bool:
     """Whether ``states`` is a complete, ordered life of one call."""
@@ -183,25 +235,24 @@ def _calls(
 ) -> list[dict[str, Any]]:
     """One call's notifications, in order, canonical shapes under the guide profile."""
     kind: CallType = draw(st.sampled_from(CALL_TYPES)) if call_type is None else call_type
-    states = SCENARIOS[scenario or draw(st.sampled_from(sorted(SCENARIOS)))]
+    name = scenario or draw(st.sampled_from(sorted(SCENARIOS)))
     caller_role, callee_role = PARTIES[kind]
     caller = draw(_party(caller_role))
     callee = draw(_party(callee_role))
     session_id = draw(compiler("call_events", "guide").property("session_id"))
     clock = draw(_CLOCK)
     out: list[dict[str, Any]] = []
-    for state in states:
+    for stage in stages(kind, name):
         # Unix seconds: the events of a short call often share one (the guide's examples do).
         clock += draw(st.integers(0, 120))
-        transfer = state == "connected" and out[-1]["state"] == "connected"
-        if (state == "connected" and kind == "incoming") or (transfer and kind == "internal"):
+        if stage.takes_over == "callee":
             callee = draw(_party("user"))  # who answered (А.2 example), or took the transfer
-        elif transfer:
+        elif stage.takes_over == "caller":
             caller = draw(_party("user"))  # the user who now holds the outbound call
         out.append(
             _note(
                 draw,
-                state=state,
+                state=stage.state,
                 kind=kind,
                 caller=caller,
                 callee=callee,

@@ -1,3 +1,4 @@
+# Over 400 lines: a catalogue, one small class per correct-but-different receiver.
 """Receivers that are correct but not the reference: the suite must grade none of them ``fail``.
 
 * ``stdlib_receiver`` -- written from scratch on ``http.server``: its own
@@ -42,17 +43,16 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from conformance.reference.crm import Answer, ReferenceCrm
+from conformance.reference.web import Response
 
 if TYPE_CHECKING:
-    from werkzeug.wrappers import Request
-
-    from conformance.reference.server import WSGIApp
+    from conformance.reference.web import Handler, Request
 
 # -- (a) a receiver on the standard library ------------------------------------
 
@@ -216,25 +216,14 @@ PAGE = (
 class HtmlRefusals:
     """A correct receiver behind a proxy that turns every refusal into 403 and an HTML page."""
 
-    def __init__(self, inner: WSGIApp) -> None:
+    def __init__(self, inner: Handler) -> None:
         self.inner = inner
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        seen: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            seen.update(status=status, headers=headers)
-            return lambda _data: None
-
-        body = b"".join(self.inner(environ, capture))
-        status, headers = seen["status"], seen["headers"]
-        if int(status[:3]) >= 400:
-            status, body = "403 Forbidden", PAGE.encode()
-            headers = [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
-        start_response(status, headers)
-        return [body]
+    def __call__(self, request: Request) -> Response:
+        answer = self.inner(request)
+        if answer.status >= 400:
+            return Response(403, PAGE.encode(), [("Content-Type", "text/html")])
+        return answer
 
 
 # -- (c) strict about the guide's table ----------------------------------------
@@ -306,15 +295,11 @@ class EmptyOkToEverything:
     def __init__(self, inner: ReferenceCrm) -> None:
         self.inner = inner
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        if not environ.get("PATH_INFO", "").endswith("/call_events"):
-            return self.inner(environ, start_response)  # its oracle, if any, answers as it is
-        for _ in self.inner(environ, lambda *_a, **_k: lambda _data: None):
-            pass
-        start_response("200 OK", [("Content-Length", "0")])
-        return [b""]
+    def __call__(self, request: Request) -> Response:
+        answer = self.inner(request)
+        if not request.path.endswith("/call_events"):
+            return answer  # its oracle, if any, answers as it is
+        return Response(200)
 
 
 # -- (f) X-Client-ID ignored -----------------------------------------------------

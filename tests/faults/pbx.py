@@ -1,3 +1,4 @@
+# Over 400 lines: a catalogue, one small class per fault, and the table that grades them.
 """Deliberately broken PBXs: the reference emulator with one fault each.
 
 Every fault is a subclass of one piece of ``conformance.reference.pbx`` that
@@ -33,24 +34,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from werkzeug.wrappers import Request
 
 from conformance.reference.pbx import Pbx
-from conformance.reference.pbx.api import SUCCESS, Answer, Api, Result, refuse
-from conformance.reference.pbx.calls import (
-    MAX_ACTIVE,
-    MAX_KEPT,
-    Call,
-    CallEngine,
-    CapacityError,
-    Delivery,
-    Notifier,
-    Scenario,
-    Step,
-)
+from conformance.reference.pbx.answers import SUCCESS, Answer, Result, refuse
+from conformance.reference.pbx.api import Api
+from conformance.reference.pbx.calls import MAX_ACTIVE, MAX_KEPT, Call, CallEngine, CapacityError
+from conformance.reference.pbx.delivery import Delivery, Notifier
+from conformance.reference.pbx.plans import Scenario, Step
 from conformance.reference.pbx.records import Links
 from conformance.reference.pbx.state import Client, monotonic
-from conformance.reference.server import status_line
+from conformance.reference.web import Request, Response
 from conformance.spec import signing
 from conformance.spec.lifecycle import CallType, Party
 
@@ -290,9 +283,7 @@ class UppercaseRefused(Api):
 class PostOnlyGetRecord(Api):
     """Serves get_record by POST with JSON only, as 1.4.1 and the example send it (E5)."""
 
-    def decide(
-        self, method: str, request: Request, secure: bool
-    ) -> tuple[Answer, bytes, Client | None]:
+    def decide(self, method: str, request: Request) -> tuple[Answer, bytes, Client | None]:
         if method == "get_record" and request.method == "GET":
             refusal = refuse(
                 405,
@@ -301,15 +292,13 @@ class PostOnlyGetRecord(Api):
                 headers=[("Allow", "POST")],
             )
             return refusal, b"", None
-        return super().decide(method, request, secure)
+        return super().decide(method, request)
 
 
 class GetWithJsonBodyOnly(Api):
     """Serves get_record only as the table's GET carrying the example's JSON body (E5)."""
 
-    def decide(
-        self, method: str, request: Request, secure: bool
-    ) -> tuple[Answer, bytes, Client | None]:
+    def decide(self, method: str, request: Request) -> tuple[Answer, bytes, Client | None]:
         if method == "get_record" and request.method == "POST":
             refusal = refuse(
                 405,
@@ -318,9 +307,9 @@ class GetWithJsonBodyOnly(Api):
                 headers=[("Allow", "GET")],
             )
             return refusal, b"", None
-        if method == "get_record" and not request.get_data(cache=True):
+        if method == "get_record" and not request.body:
             return refuse(400, Result.NOT_JSON, "get_record carries its JSON body (А.4)"), b"", None
-        return super().decide(method, request, secure)
+        return super().decide(method, request)
 
 
 # -- get_record and the recording (А.4) ---------------------------------------------
@@ -334,7 +323,7 @@ class LinkForUnknownSession(Api):
         if answer.result != Result.UNKNOWN_SESSION:
             return answer
         token = self.pbx.links.issue(str(doc["session_id"]), monotonic(), 60)
-        return Answer(200, Result.OK, SUCCESS, {"url": f"{request.host_url}records/{token}"})
+        return Answer(200, Result.OK, SUCCESS, {"url": f"{request.base_url}/records/{token}"})
 
 
 class SessionIdCrashes(Api):
@@ -370,74 +359,75 @@ class ReusableLink(Links):
 class SuccessWithoutSessionId(Pbx):
     """Answers a successful call_back without its session_id."""
 
-    def route(self, request: Request, secure: bool) -> tuple[int, list[tuple[str, str]], bytes]:
-        status, headers, body = super().route(request, secure)
-        doc = _json(body)
-        if _api_call(request) == "call_back" and doc is not None and status == 200:
+    def route(self, request: Request) -> Response:
+        answer = super().route(request)
+        doc = _json(answer.body)
+        if _api_call(request) == "call_back" and doc is not None and answer.status == 200:
             doc.pop("session_id", None)
-            body = json.dumps(doc, ensure_ascii=False).encode()
-        return status, headers, body
+            return replace(answer, body=json.dumps(doc, ensure_ascii=False).encode())
+        return answer
 
 
 class EmptyResultMessage(Pbx):
     """Every answer's resultMessage is empty."""
 
-    def route(self, request: Request, secure: bool) -> tuple[int, list[tuple[str, str]], bytes]:
-        status, headers, body = super().route(request, secure)
-        doc = _json(body)
+    def route(self, request: Request) -> Response:
+        answer = super().route(request)
+        doc = _json(answer.body)
         if _api_call(request) and doc is not None:
             doc["resultMessage"] = ""
-            body = json.dumps(doc, ensure_ascii=False).encode()
-        return status, headers, body
+            return replace(answer, body=json.dumps(doc, ensure_ascii=False).encode())
+        return answer
 
 
 class SessionIdInRefusals(Pbx):
     """Allocates the session before validating: refused call_backs carry a session_id too."""
 
-    def route(self, request: Request, secure: bool) -> tuple[int, list[tuple[str, str]], bytes]:
-        status, headers, body = super().route(request, secure)
-        doc = _json(body)
+    def route(self, request: Request) -> Response:
+        answer = super().route(request)
+        doc = _json(answer.body)
         if _api_call(request) == "call_back" and doc is not None and "session_id" not in doc:
             doc["session_id"] = str(uuid.uuid4())
-            body = json.dumps(doc, ensure_ascii=False).encode()
-        return status, headers, body
+            return replace(answer, body=json.dumps(doc, ensure_ascii=False).encode())
+        return answer
 
 
 class HtmlLabel(Pbx):
     """Labels its JSON answers Content-Type text/html (PHP's default)."""
 
-    def route(self, request: Request, secure: bool) -> tuple[int, list[tuple[str, str]], bytes]:
-        status, headers, body = super().route(request, secure)
+    def route(self, request: Request) -> Response:
+        answer = super().route(request)
         if _api_call(request):
             headers = [
                 ("Content-Type", "text/html; charset=UTF-8")
                 if name.lower() == "content-type"
                 else (name, value)
-                for name, value in headers
+                for name, value in answer.headers
             ]
-        return status, headers, body
+            return replace(answer, headers=headers)
+        return answer
 
 
 class ExampleSuccessValue(Pbx):
     """Answers a success with result 1, as the А.3 example does (E1)."""
 
-    def route(self, request: Request, secure: bool) -> tuple[int, list[tuple[str, str]], bytes]:
-        status, headers, body = super().route(request, secure)
-        doc = _json(body)
+    def route(self, request: Request) -> Response:
+        answer = super().route(request)
+        doc = _json(answer.body)
         if _api_call(request) and doc is not None and doc.get("result") == 0:
             doc["result"] = 1
-            body = json.dumps(doc, ensure_ascii=False).encode()
-        return status, headers, body
+            return replace(answer, body=json.dumps(doc, ensure_ascii=False).encode())
+        return answer
 
 
 class ErrorsAs200(Pbx):
     """Answers every refusal with HTTP 200 and result > 0 (E12: the guide names no status)."""
 
-    def route(self, request: Request, secure: bool) -> tuple[int, list[tuple[str, str]], bytes]:
-        status, headers, body = super().route(request, secure)
-        if _api_call(request) and 400 <= status < 500 and _json(body) is not None:
-            status = 200
-        return status, headers, body
+    def route(self, request: Request) -> Response:
+        answer = super().route(request)
+        if _api_call(request) and 400 <= answer.status < 500 and _json(answer.body) is not None:
+            return replace(answer, status=200)
+        return answer
 
 
 # -- the call and its notifications (А.2, А.3) ---------------------------------------
@@ -634,6 +624,10 @@ FORWARDED = ("content-type", "x-client-id", "x-client-sign")
 class Relay:
     """Between the reference's notifier and the suite: passes each notification on.
 
+    Served on ``http.server`` (tests/support.py ``serving(names_as_sent=True)``), whose
+    headers keep their names as sent: uvicorn would hand them over lowercased, and the
+    relay would pass on a spelling the reference never sent.
+
     The PBX's external address is the relay's; the relay POSTs what came (after
     ``rewrite``) to ``target`` and answers with what the suite answered.
     """
@@ -647,25 +641,16 @@ class Relay:
     ) -> tuple[str, dict[str, str], bytes]:
         return path, headers, body
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        request = Request(environ)
-        body = request.get_data()
-        raw: list[tuple[str, str]] = environ.get("vats.raw_headers", [])
-        headers = {name: value for name, value in raw if name.lower() in FORWARDED}
-        path, headers, body = self.rewrite(request.path, headers, body)
+    def __call__(self, request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
+        path, headers, body = self.rewrite(request.path, headers, request.body)
         try:
             with httpx.Client(timeout=RELAY_TIMEOUT, trust_env=False) as http:
                 answer = http.post(self.target + path, content=body, headers=headers)
             status, content = answer.status_code, answer.content
         except httpx.HTTPError as exc:
             status, content = 502, f"relay: {type(exc).__name__}".encode()
-        start_response(
-            status_line(status),
-            [("Content-Type", "application/json"), ("Content-Length", str(len(content)))],
-        )
-        return [content]
+        return Response(status, content, [("Content-Type", "application/json")])
 
 
 def _set(headers: dict[str, str], name: str, value: str | None) -> dict[str, str]:

@@ -5,13 +5,18 @@ calls and sends signed ``call_events`` to each client's external system, and
 offers the settings and debug tools of the guide's section 3 through an admin
 API. See docs/PBX_EMULATOR.md.
 
-    state.py    clients, settings, allow-list, limits, statistics, the log
-    calls.py    call plans, notifications, delivery, the call engine
+    values.py   the admin values, one parser each
+    state.py    clients, settings, allow-list, limits, statistics
+    log.py      the request/response log
+    plans.py    what a call says: its steps and notifications
+    delivery.py signing and sending call_events
+    calls.py    the call engine that plays calls
     records.py  the recording (a WAV tone) and its single-use links
+    answers.py  the result codes and the JSON answer
     api.py      call_back, get_record, the link download
     admin.py    the admin API
     tls.py      the emulator's certificate, HTTPS, trust for the external system
-    app.py      the WSGI app and its two listeners
+    app.py      the handler and its two listeners
     cli.py      the command line
 """
 

@@ -1,3 +1,4 @@
+# Over 400 lines: one handler per endpoint of the admin tables in docs/PBX_EMULATOR.md.
 """The admin API: every setting of the guide's web pages (3.1, 3.2) and every
 trigger, as JSON over HTTP under ``/admin``. Documented in docs/PBX_EMULATOR.md.
 
@@ -15,39 +16,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.wrappers import Request
-
-from conformance.reference.pbx.calls import (
-    CapacityError,
-    Parties,
-    call_plan,
-    external_party,
-    test_notification,
-)
+from conformance.reference.pbx.calls import CapacityError
+from conformance.reference.pbx.log import DIRECTIONS, LOG_MAX
+from conformance.reference.pbx.plans import call_plan, test_notification, triggered_parties
 from conformance.reference.pbx.records import MAX_TTL
 from conformance.reference.pbx.state import (
-    DIRECTIONS,
-    LOG_MAX,
     METHODS,
     OUTBOUND,
     STATS_KEEP,
-    Client,
-    ConfigError,
     NotFound,
     monotonic,
-    parse_certificate,
-    parse_ip,
 )
+from conformance.reference.pbx.values import ConfigError, parse_certificate, parse_ip
+from conformance.reference.web import Request, TooLarge
 from conformance.spec import lifecycle
-from conformance.spec.lifecycle import CallType, Party
 
 if TYPE_CHECKING:
     from conformance.reference.pbx.app import Pbx
 
 MAX_ADMIN_BODY = 256 * 1024
-DEFAULT_CALLER = "+74951234567"  # the caller of the guide's А.2 examples
-DEFAULT_CALLEE = "+74991234567"  # the number dialled in the guide's А.2 examples
 
 
 @dataclass
@@ -96,7 +83,7 @@ class Admin:
             return error(404, str(exc.args[0]) if exc.args else "not found")
         except CapacityError as exc:
             return error(429, str(exc))
-        except RequestEntityTooLarge:
+        except TooLarge:
             return error(413, f"body larger than {MAX_ADMIN_BODY} bytes")
 
     def authorised(self, request: Request) -> bool:
@@ -174,8 +161,7 @@ class Admin:
     # -- request helpers ----------------------------------------------------
     @staticmethod
     def raw_body(request: Request) -> bytes:
-        request.max_content_length = MAX_ADMIN_BODY
-        return request.get_data(cache=True)
+        return request.read(MAX_ADMIN_BODY)
 
     def json_body(self, request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
         body = self.raw_body(request)
@@ -191,7 +177,7 @@ class Admin:
 
     @staticmethod
     def number_arg(request: Request, name: str, default: float, low: float, high: float) -> float:
-        text = request.args.get(name)
+        text = request.args().get(name)
         if text is None:
             return default
         try:
@@ -204,7 +190,7 @@ class Admin:
 
     @staticmethod
     def choice_arg(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
-        value = request.args.get(name) or None
+        value = request.args().get(name) or None
         if value not in (None, "all", *choices):
             raise BadRequest(f"{name}: expected one of {', '.join(choices)} or all")
         return None if value == "all" else value
@@ -271,7 +257,7 @@ class Admin:
         if client_id is not None:
             self.pbx.registry.get_or_raise(client_id)
         entries = self.pbx.log.query(
-            client=client_id if client_id is not None else request.args.get("client") or None,
+            client=client_id if client_id is not None else request.args().get("client") or None,
             method=self.choice_arg(request, "method", METHODS),
             direction=self.choice_arg(request, "direction", DIRECTIONS),
             limit=int(self.number_arg(request, "limit", LOG_MAX, 1, LOG_MAX)),
@@ -281,7 +267,7 @@ class Admin:
     def clear(self, request: Request, client_id: str | None) -> Reply:
         if client_id is not None:
             self.pbx.registry.get_or_raise(client_id)
-        target = client_id if client_id is not None else request.args.get("client") or None
+        target = client_id if client_id is not None else request.args().get("client") or None
         return Reply(200, {"removed": self.pbx.log.clear(target)})
 
     # -- clients (3.1.1) ----------------------------------------------------
@@ -319,7 +305,7 @@ class Admin:
 
     # -- allow-list (3.1.2) -------------------------------------------------
     def allow_list(self, request: Request, client_id: str) -> Reply:
-        needle = request.args.get("filter", "")
+        needle = request.args().get("filter", "")
         with self.pbx.registry.client(client_id) as client:
             return Reply(200, {"allow_list": [ip for ip in client.allow_list if needle in ip]})
 
@@ -329,7 +315,7 @@ class Admin:
         return self.allow_list(request, client_id)
 
     def _ip(self, request: Request) -> str:
-        given = request.args.get("ip")
+        given = request.args().get("ip")
         if given is None:
             given = self.json_body(request).get("ip")
         return parse_ip(given)
@@ -432,7 +418,7 @@ class Admin:
         if name not in lifecycle.SCENARIOS:
             raise ConfigError(f"scenario: expected one of {', '.join(lifecycle.SCENARIOS)}")
         with self.pbx.registry.client(client_id) as client:
-            parties = self.parties(client, kind, body)
+            parties = triggered_parties(client, kind, body)
             warning = None
             if not client.enabled:
                 warning = "the service is off: the call is played, no notification is sent"
@@ -441,39 +427,3 @@ class Admin:
         plan = call_plan(kind, name, parties, self.pbx.engine.scenario)
         call = self.pbx.engine.start(client_id, kind, name, plan)
         return Reply(202, {**call.to_json(), "warning": warning})
-
-    @staticmethod
-    def parties(client: Client, kind: CallType, body: dict[str, Any]) -> Parties:
-        """Defaults: the domain's users in PIN order, the numbers of the А.2 examples."""
-        known = sorted(client.users, key=int)
-
-        def user(name: str, index: int) -> Party:
-            pin = body.get(name)
-            pin = known[index % len(known)] if pin is None else str(pin)
-            uri = client.user_by_pin(pin)
-            if uri is None:
-                raise ConfigError(f"{name}: no user with PIN {pin!r} in the domain")
-            return Party(uri, int(pin))
-
-        unknown = sorted(
-            set(body)
-            - {"type", "scenario", "from_number", "request_number", "from_pin", "request_pin"}
-            - {"transfer_pin"}
-        )
-        if unknown:
-            raise ConfigError(f"unknown call parameter {unknown[0]!r}")
-        if kind == "incoming":
-            return Parties(
-                caller=external_party(body.get("from_number"), DEFAULT_CALLER, "from_number"),
-                dialled=external_party(
-                    body.get("request_number"), client.domain_number, "request_number"
-                ),
-                answers=user("request_pin", 0),
-                transfer=user("transfer_pin", 1),
-            )
-        caller = user("from_pin", 0)
-        if kind == "internal":
-            callee = user("request_pin", 1)
-            return Parties(caller, callee, callee, user("transfer_pin", 2))
-        external = external_party(body.get("request_number"), DEFAULT_CALLEE, "request_number")
-        return Parties(caller, external, external, user("transfer_pin", 1))

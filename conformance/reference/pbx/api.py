@@ -8,24 +8,24 @@ One step per decision, in this order, each answering or letting the request on:
 
 Every refusal has its own ``result`` (> 0, E11) and a message that says what
 was wrong and where the guide says so; no refusal carries a ``session_id`` or
-a ``url``. The table of results is ``Result`` below and in docs/PBX_EMULATOR.md.
+a ``url``. The table of results is ``answers.Result`` and in docs/PBX_EMULATOR.md.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from enum import IntEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.wrappers import Request
-
-from conformance.reference.pbx.calls import CapacityError, call_back_plan
+from conformance.reference.pbx.answers import SUCCESS, Answer, Result, refuse
+from conformance.reference.pbx.calls import CapacityError
+from conformance.reference.pbx.log import clip
+from conformance.reference.pbx.plans import call_back_plan
 from conformance.reference.pbx.records import tone_wav
-from conformance.reference.pbx.state import Client, clip, is_sip_uri, monotonic
+from conformance.reference.pbx.state import Client, monotonic
+from conformance.reference.pbx.values import is_sip_uri
+from conformance.reference.web import Request, TooLarge
 from conformance.spec import schemas, signing
 from conformance.spec.lifecycle import Party
 
@@ -33,68 +33,6 @@ if TYPE_CHECKING:
     from conformance.reference.pbx.app import Pbx
 
 MAX_BODY = 64 * 1024
-SUCCESS = "Операция выполнена успешно"  # the guide's own words (А.3, А.4 examples)
-
-
-class Result(IntEnum):
-    """``result`` codes. 0 is Table А.3's success; the guide lists no others (E11)."""
-
-    OK = 0
-    NO_SUCH_METHOD = 1
-    HTTP_METHOD = 2
-    TOO_LARGE = 3
-    NO_CLIENT_ID = 10
-    UNKNOWN_CLIENT = 11
-    HTTPS_REQUIRED = 12
-    IP_NOT_ALLOWED = 13
-    BAD_SIGNATURE = 14
-    SERVICE_OFF = 15
-    LIMIT_EXCEEDED = 16
-    NOT_JSON = 20
-    NOT_OBJECT = 21
-    BAD_REQUEST_NUMBER = 22
-    NO_FROM = 23
-    BAD_FROM_SIPURI = 24
-    BAD_FROM_PIN = 25
-    UNKNOWN_PIN = 26
-    BAD_SESSION_ID = 30
-    UNKNOWN_SESSION = 31
-    CALL_IN_PROGRESS = 32
-    NOT_RECORDED = 33
-    LINK_USED = 34
-    LINK_EXPIRED = 35
-    LINK_UNKNOWN = 36
-    TOO_MANY_CALLS = 40
-    INTERNAL = 99
-
-
-@dataclass
-class Answer:
-    status: int
-    result: Result
-    message: str
-    extra: dict[str, Any] = field(default_factory=dict)
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    content: bytes | None = None  # a file instead of JSON
-    content_type: str = "application/json; charset=utf-8"
-    # The JSON last made by body(): the log and the answer share it (result_as_string, bytes).
-    _json: tuple[bool, bytes] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def body(self, result_as_string: bool = False) -> bytes:
-        if self.content is not None:
-            return self.content
-        made = self._json
-        if made is not None and made[0] == result_as_string:
-            return made[1]
-        result: int | str = str(int(self.result)) if result_as_string else int(self.result)
-        doc = {"result": result, "resultMessage": self.message, **self.extra}
-        body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        self._json = (result_as_string, body)
-        return body
-
-
-def refuse(status: int, result: Result, message: str, **kw: Any) -> Answer:
-    return Answer(status, result, message, **kw)
 
 
 @cache
@@ -127,32 +65,6 @@ def plainly_valid(doc: dict[str, Any]) -> bool:
     return isinstance(pin, str) and bool(pin_re.search(pin))
 
 
-#: URLs of requests without a query string, by what werkzeug builds them from
-#: (``Request.url`` re-quotes and decodes them on every request); bounded.
-_URLS: dict[tuple[Any, ...], str] = {}
-_URLS_KEPT = 256
-
-
-def request_url(request: Request) -> str:
-    """``request.url``, remembered for requests without a query string."""
-    if request.query_string or request.trusted_hosts is not None:
-        return request.url
-    key = (
-        request.scheme,
-        request.environ.get("HTTP_HOST"),
-        request.server,
-        request.root_path,
-        request.path,
-    )
-    url = _URLS.get(key)
-    if url is None:
-        url = request.url
-        if len(_URLS) >= _URLS_KEPT:
-            _URLS.clear()
-        _URLS[key] = url
-    return url
-
-
 class Api:
     """``call_back`` and ``get_record`` of one emulator; see the module docstring."""
 
@@ -160,13 +72,13 @@ class Api:
         self.pbx = pbx
 
     # -- entry --------------------------------------------------------------
-    def handle(self, method: str, request: Request, secure: bool) -> Answer:
+    def handle(self, method: str, request: Request) -> Answer:
         """Answer one request to ``{api}/{method}``, log it (3.2.3), count it (3.1.3)."""
         started = monotonic()
         body = b""
         client: Client | None = None
         try:
-            answer, body, client = self.decide(method, request, secure)
+            answer, body, client = self.decide(method, request)
         except Exception as exc:  # noqa: BLE001 - the last line of defence answers
             answer = refuse(500, Result.INTERNAL, f"internal error: {type(exc).__name__}")
         claimed = request.headers.get(signing.CLIENT_ID_HEADER)
@@ -174,14 +86,14 @@ class Api:
             client_id=claimed,
             method=method,
             direction="from_crm",
-            url=request_url(request),
-            remote=request.remote_addr,
+            url=request.url,
+            remote=request.remote,
             request_headers={
                 name: value
                 for name in (signing.CLIENT_ID_HEADER, signing.SIGN_HEADER, "Content-Type")
                 if (value := request.headers.get(name)) is not None
             },
-            request_body=clip(body) if body else request.query_string.decode("latin-1"),
+            request_body=clip(body) if body else request.query.decode("latin-1"),
             status=answer.status,
             response_body=clip(answer.body(self.pbx.settings.result_as_string)),
             elapsed_ms=round((monotonic() - started) * 1000, 1),
@@ -191,9 +103,7 @@ class Api:
                 client.stats.add(method, answer.result == Result.OK, monotonic())
         return answer
 
-    def decide(
-        self, method: str, request: Request, secure: bool
-    ) -> tuple[Answer, bytes, Client | None]:
+    def decide(self, method: str, request: Request) -> tuple[Answer, bytes, Client | None]:
         allowed = ("POST",) if method == "call_back" else ("GET", "POST")
         if request.method not in allowed:
             return (
@@ -209,7 +119,7 @@ class Api:
             )
         try:
             body = self.read_body(request)
-        except RequestEntityTooLarge:
+        except TooLarge:
             return refuse(413, Result.TOO_LARGE, f"body larger than {MAX_BODY} bytes"), b"", None
         client, refusal = self.identify(request)
         if client is None:
@@ -217,7 +127,7 @@ class Api:
             return refusal, body, None
         signed, what = self.signed_bytes(request, body)
         refusal = (  # each step in turn; the first refusal answers
-            self.transport(client, secure)
+            self.transport(client, request.secure)
             or self.allow_list(client, request)
             or self.signature(client, request, signed, what)
             or self.service(client)
@@ -234,8 +144,7 @@ class Api:
 
     # -- the steps ----------------------------------------------------------
     def read_body(self, request: Request) -> bytes:
-        request.max_content_length = MAX_BODY
-        return request.get_data(cache=True)
+        return request.read(MAX_BODY)
 
     def identify(self, request: Request) -> tuple[Client | None, Answer | None]:
         claimed = request.headers.get(signing.CLIENT_ID_HEADER)
@@ -258,11 +167,11 @@ class Api:
         return None
 
     def allow_list(self, client: Client, request: Request) -> Answer | None:
-        if not client.allows(request.remote_addr):
+        if not client.allows(request.remote):
             return refuse(
                 403,
                 Result.IP_NOT_ALLOWED,
-                f"requests from {request.remote_addr} are not in the IP allow-list (3.1.2)",
+                f"requests from {request.remote} are not in the IP allow-list (3.1.2)",
             )
         return None
 
@@ -270,7 +179,7 @@ class Api:
         """The request's data as it travelled: the body, or for a GET without one the
         raw query string (E5: the guide says GET but signs only JSON bodies)."""
         if request.method == "GET" and not body:
-            return request.query_string, "the raw query string"
+            return request.query, "the raw query string"
         return body, "the raw body"
 
     def signature(
@@ -307,7 +216,7 @@ class Api:
 
     def parse(self, request: Request, body: bytes) -> dict[str, Any] | Answer:
         if request.method == "GET" and not body:
-            return {key: request.args[key] for key in request.args}
+            return request.args()
         try:
             doc = json.loads(body.decode("utf-8"))
         except UnicodeDecodeError:
@@ -424,7 +333,7 @@ class Api:
         if not call.recorded:
             return refuse(404, Result.NOT_RECORDED, "the call was not recorded (is_record: false)")
         token = self.pbx.links.issue(session_id, monotonic(), self.pbx.settings.record_link_ttl)
-        return Answer(200, Result.OK, SUCCESS, {"url": f"{request.host_url}records/{token}"})
+        return Answer(200, Result.OK, SUCCESS, {"url": f"{request.base_url}/records/{token}"})
 
     # -- the link -----------------------------------------------------------
     def download(self, token: str, request: Request) -> Answer:

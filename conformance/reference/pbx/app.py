@@ -1,15 +1,17 @@
 """The emulator as one object: state, call engine, the two HTTP faces.
 
-``Pbx`` is a WSGI app. Its routes:
+``Pbx`` is a handler (conformance/reference/web.py). Its routes:
 
 * ``POST {api}/call_back``, ``POST|GET {api}/get_record`` -- Appendix А (``api.Api``);
 * ``GET {api}/records/<token>`` -- a recording's single-use link (А.4);
 * ``/admin/...`` -- the admin API (``admin.Admin``), token required.
 
-``start`` serves it on two listeners: plain HTTP (``serve_evented``: one event
-loop that calls the app itself, connections kept alive) and HTTPS with the
-emulator's own certificate (1.4.3; werkzeug's threaded server). Which one a
-client must use is its SSL switch (3.2.1).
+``start`` serves it on two listeners (conformance/reference/server.py: uvicorn):
+plain HTTP, and HTTPS with the emulator's own certificate (1.4.3). Which one a
+client must use is its SSL switch (3.2.1); a request knows which it came by
+(``Request.secure``). The guide's methods never wait and are answered in the
+event loop; admin requests, which may (a test notification waits for the
+external system), on threads.
 """
 
 from __future__ import annotations
@@ -17,19 +19,21 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from werkzeug.wrappers import Request
-
 from conformance.reference.pbx import tls
-from conformance.reference.pbx.admin import Admin, Reply
-from conformance.reference.pbx.api import Answer, Api, Result, refuse
-from conformance.reference.pbx.calls import CallEngine, Notifier, Scenario
+from conformance.reference.pbx.admin import Admin
+from conformance.reference.pbx.answers import Answer, Result, refuse
+from conformance.reference.pbx.api import Api
+from conformance.reference.pbx.calls import CallEngine
+from conformance.reference.pbx.delivery import Notifier
+from conformance.reference.pbx.log import RequestLog
+from conformance.reference.pbx.plans import Scenario
 from conformance.reference.pbx.records import DEFAULT_TTL, Links
-from conformance.reference.pbx.state import Registry, RequestLog
-from conformance.reference.server import Evented, Running, WSGIApp, serve_evented, status_line
+from conformance.reference.pbx.state import Registry
+from conformance.reference.server import Served, serve
+from conformance.reference.web import Request, Response
 
 API_METHODS = ("call_back", "get_record")
 
@@ -50,7 +54,7 @@ class Settings:
 
 
 class Pbx:
-    """The reference PBX emulator (a WSGI app; ``secure`` tells the listeners apart)."""
+    """The reference PBX emulator: a handler, served by ``start``."""
 
     def __init__(
         self,
@@ -83,46 +87,25 @@ class Pbx:
                 self._identity = tls.self_signed(self._hosts)
             return self._identity
 
-    # -- WSGI ---------------------------------------------------------------
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        return self.respond(environ, start_response, secure=False)
-
-    def secure_app(self) -> WSGIApp:
-        """The same app, for the HTTPS listener."""
-
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            return self.respond(environ, start_response, secure=True)
-
-        return app
-
-    def respond(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], *, secure: bool
-    ) -> Iterable[bytes]:
-        request = Request(environ, populate_request=False)  # no request<->environ cycle for the GC
+    # -- the handler ----------------------------------------------------------
+    def __call__(self, request: Request) -> Response:
         try:
-            status, headers, body = self.route(request, secure)
+            return self.route(request)
         except Exception as exc:  # noqa: BLE001 - the last line of defence answers
-            status, headers = 500, [("Content-Type", "application/json")]
             body = json.dumps({"error": f"internal error: {type(exc).__name__}"}).encode()
-        headers = [*headers, ("Content-Length", str(len(body)))]
-        start_response(status_line(status), headers)
-        return [b""] if request.method == "HEAD" else [body]
+            return Response(500, body, [("Content-Type", "application/json")])
 
-    def route(self, request: Request, secure: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+    def route(self, request: Request) -> Response:
         path = request.path
-        answer: Answer | Reply
         if path == "/admin" or path.startswith("/admin/"):
-            answer = self.admin.handle(request)
-            return (
-                answer.status,
-                [("Content-Type", answer.content_type), *answer.headers],
-                answer.body(),
+            reply = self.admin.handle(request)
+            return Response(
+                reply.status, reply.body(), [("Content-Type", reply.content_type), *reply.headers]
             )
         method = path.strip("/")
+        answer: Answer
         if method in API_METHODS:
-            answer = self.api.handle(method, request, secure)
+            answer = self.api.handle(method, request)
         elif path.startswith("/records/") and path.count("/") == 2:
             answer = self.api.download(path.rsplit("/", 1)[1], request)
         else:
@@ -132,41 +115,45 @@ class Pbx:
                 f"no method {path!r}; the API has {', '.join('/' + m for m in API_METHODS)}",
             )
         body = answer.body(self.settings.result_as_string)
-        return answer.status, [("Content-Type", answer.content_type), *answer.headers], body
+        return Response(
+            answer.status, body, [("Content-Type", answer.content_type), *answer.headers]
+        )
 
     # -- serving ------------------------------------------------------------
     @staticmethod
-    def may_wait(environ: dict[str, Any]) -> bool:
+    def may_wait(request: Request) -> bool:
         """Whether a request may wait on something (the admin API's test notification
-        waits for the external system): the plain-HTTP listener answers those on a
-        thread, and every other request -- the guide's methods, which never wait --
-        in its event loop."""
-        path: str = environ.get("PATH_INFO", "")
-        return path == "/admin" or path.startswith("/admin/")
+        waits for the external system): those are answered on a thread, every other
+        request -- the guide's methods, which never wait -- in the event loop."""
+        return request.path == "/admin" or request.path.startswith("/admin/")
 
     def start(self, host: str = "127.0.0.1", port: int = 0, https_port: int = 0) -> Listening:
         """Listen on ``host:port`` (HTTP) and ``host:https_port`` (HTTPS); return at once.
 
         ``OSError`` if either port cannot be had (nothing is left listening).
         """
-        http = serve_evented(self, host, port, offload=self.may_wait)
+        http = serve(self, host, port, offload=self.may_wait)
         try:
-            https = tls.serve_tls(self.secure_app(), self.identity().context, host, https_port)
+            https = serve(
+                self, host, https_port, offload=self.may_wait, tls=self.identity().context
+            )
         except OSError:
             http.stop()
             raise
-        self.http_url, self.https_url = http.url, tls.https_url(https)
+        self.http_url, self.https_url = http.url, https.url
         return Listening(self, http, https)
 
 
 @dataclass
 class Listening:
     pbx: Pbx
-    http: Evented
-    https: Running
+    http: Served
+    https: Served
 
     def stop(self) -> None:
-        """Stop calls first (their next step never comes), then the listeners."""
+        """Stop calls first (their next step never comes), then both listeners at once."""
         self.pbx.engine.shutdown()
+        self.http.shutdown()
+        self.https.shutdown()
         self.http.stop()
         self.https.stop()

@@ -8,36 +8,21 @@ line on stderr and exit status 2; a port that cannot be had, one line and 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
-from conformance.reference.pbx.calls import CALL_BACK_OUTCOMES, MAX_STEP_MS, Scenario
-from conformance.reference.pbx.state import (
-    DEFAULT_TIMEOUT,
-    MAX_TIMEOUT,
-    MIN_TIMEOUT,
-    ConfigError,
-)
-
-if TYPE_CHECKING:
-    from conformance.reference.pbx.app import Listening
+from conformance.reference import cli
+from conformance.reference.pbx.plans import CALL_BACK_OUTCOMES, MAX_STEP_MS, Scenario
+from conformance.reference.pbx.state import DEFAULT_TIMEOUT
+from conformance.reference.pbx.values import MAX_TIMEOUT, MIN_TIMEOUT, ConfigError
 
 PROG = "vats-reference-pbx"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, not argparse's usage block."""
-        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = cli.Parser(
         prog=PROG,
         description="Reference emulator of the VATS Integration API (guide edition 1/2017): "
         "serves call_back and get_record, plays calls and sends signed call_events to the "
@@ -121,13 +106,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _exit_with_parent(listening: Listening) -> None:
-    """Block on standard input; at its end (the parent went away) stop serving."""
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdin.read()
-    listening.http.shutdown()
-
-
 def _as_option(message: str) -> str:
     """``ring_ms: ...`` -> ``--ring-ms: ...``: name the option the user typed."""
     name, sep, rest = message.partition(":")
@@ -178,12 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         listening = pbx.start(args.host, args.port, args.https_port)
     except OSError as exc:
-        print(
-            f"{PROG}: cannot listen on {args.host}:{args.port}/{args.https_port}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return 1
+        return cli.cannot_listen(PROG, f"{args.host}:{args.port}/{args.https_port}", exc)
     token_note = "" if args.admin_token else f"; admin token {pbx.admin_token}"
     print(
         f"{PROG}: listening on {pbx.http_url} (https: {pbx.https_url}; "
@@ -197,11 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"key: GET /admin/clients/{client.client_id}",
             flush=True,
         )
-    signal.signal(signal.SIGTERM, lambda *_: listening.http.shutdown())
-    if args.with_parent:
-        threading.Thread(target=_exit_with_parent, args=(listening,), daemon=True).start()
-    with contextlib.suppress(KeyboardInterrupt):
-        listening.http.thread.join()
+    cli.serve_until_stopped(listening.http, with_parent=args.with_parent)
     listening.stop()
     return 0
 

@@ -1,6 +1,7 @@
-"""What the emulator remembers: clients and their settings (3.1.1), the allow-list
-(3.1.2), per-method limits, switches and statistics (3.1.3), the debug settings
-(3.2.1) and the request/response log (3.2.3).
+"""What the emulator remembers of its clients: their settings (3.1.1), the
+allow-list (3.1.2), per-method limits, switches and statistics (3.1.3) and the
+debug settings (3.2.1). Each value's parser is in values.py; the log (3.2.3) in
+log.py.
 
 Everything is held in memory and guarded by one lock (``Registry.lock``). Admin
 changes are validated as a whole before any is applied: a request that sets
@@ -18,29 +19,31 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
-from conformance.spec import schemas
+from conformance.reference.pbx.values import (
+    ConfigError,
+    parse_address,
+    parse_allow_list,
+    parse_bool,
+    parse_certificate,
+    parse_number,
+    parse_timeout,
+    parse_users,
+    same_uri,
+)
 
 #: Methods the external system calls (А.3, А.4) and the one the PBX calls (А.2).
 INBOUND = ("call_back", "get_record")
 OUTBOUND = ("call_events",)
 METHODS = (*OUTBOUND, *INBOUND)
-Direction = Literal["to_crm", "from_crm"]
-DIRECTIONS: tuple[Direction, ...] = ("to_crm", "from_crm")
 
 DEFAULT_TIMEOUT = 5.0  # seconds; the guide gives none (E12), the suite waits 5 s too (D15)
-MIN_TIMEOUT, MAX_TIMEOUT = 0.05, 60.0
 DEFAULT_LIMIT = (100, 3600.0)  # "не более 100 обращений в час" (3.1.3)
 MAX_LIMIT_COUNT = 1_000_000
 MAX_PERIOD = 7 * 86400.0
 STATS_KEEP = 86400.0  # statistics cover the last day
 STATS_MAX = 100_000  # per client and method
-LOG_MAX = 2000
-BODY_IN_LOG = 4096  # characters of a body kept in the log
 
 #: The directory of a new client's domain: PIN -> SIP-URI. 101 is the user of
 #: the guide's 1.4.2 example, so the guide's requests name a known user.
@@ -53,11 +56,6 @@ DEFAULT_DOMAIN_NUMBER = "+74951112233"
 
 ID_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
 KEY_RE = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
-PIN_RE = re.compile(r"\A[0-9]{1,8}\Z")
-
-
-class ConfigError(ValueError):
-    """An admin value the emulator refuses; the message says which and why."""
 
 
 class NotFound(LookupError):
@@ -67,141 +65,6 @@ class NotFound(LookupError):
 def new_secret() -> str:
     """32 uppercase hex digits, the form of the guide's id and key (1.4.2)."""
     return secrets.token_hex(16).upper()
-
-
-_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
-
-
-def now_iso() -> str:
-    """The time in UTC to the millisecond: ``2017-05-04T10:11:12.345Z``."""
-    global _second  # noqa: PLW0603 - a one-entry cache: one second formatted once
-    ms = time.time_ns() // 1_000_000
-    second, milli = divmod(ms, 1000)
-    if _second[0] != second:
-        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _second = (second, text)
-    return f"{_second[1]}.{milli:03d}Z"
-
-
-@cache
-def _pattern(definition: str) -> re.Pattern[str]:
-    """A number pattern of Table А.2's schema (``e164``, ``sip_uri``), ECMA semantics."""
-    pattern: str = schemas.view("call_events")["$defs"][definition]["pattern"]
-    return schemas.ecma_pattern(pattern)
-
-
-def is_e164(value: object) -> bool:
-    return isinstance(value, str) and bool(_pattern("e164").search(value))
-
-
-def is_sip_uri(value: object) -> bool:
-    return isinstance(value, str) and bool(_pattern("sip_uri").search(value))
-
-
-def same_uri(a: str, b: str) -> bool:
-    """SIP-URIs compared without the scheme, case-insensitively (the guide omits ``sip:``)."""
-
-    def bare(uri: str) -> str:
-        return re.sub(r"\Asips?:", "", uri.strip(), flags=re.IGNORECASE).lower()
-
-    return bare(a) == bare(b)
-
-
-# -- value parsers: one per admin field; each returns the normalised value ----
-def _bool(name: str) -> Callable[[Any], bool]:
-    def parse(value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name}: expected true or false, got {value!r}")
-        return value
-
-    return parse
-
-
-def parse_timeout(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"timeout: expected a number of seconds, got {value!r}")
-    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
-        raise ConfigError(f"timeout: expected {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g} seconds")
-    return float(value)
-
-
-def parse_address(value: Any) -> str | None:
-    """The external system's address (3.1.1): a base URL, a port allowed, no query.
-
-    Stored without its scheme: the SSL switch decides the scheme (3.2.1).
-    """
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > 2000:
-        raise ConfigError("external_address: expected a URL such as https://crm.example.ru:8090")
-    text = value.strip()
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"external_address: expected an http(s) address, got {value!r}")
-    if parts.query or parts.fragment or "@" in parts.netloc:
-        raise ConfigError("external_address: a base address takes no query, fragment or user")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"external_address: bad port in {value!r}") from None
-    if port == 0:
-        raise ConfigError(f"external_address: bad port in {value!r}")
-    return parts.netloc + parts.path.rstrip("/")
-
-
-def parse_allow_list(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        raise ConfigError("allow_list: expected a list of IP addresses or networks")
-    return sorted({parse_ip(item) for item in value})
-
-
-def parse_ip(value: Any) -> str:
-    """An IP address or a network in CIDR notation (3.1.2)."""
-    if not isinstance(value, str):
-        raise ConfigError(f"allow_list: expected an IP address as a string, got {value!r}")
-    try:
-        net = ipaddress.ip_network(value.strip(), strict=False)
-    except ValueError:
-        raise ConfigError(f"allow_list: {value!r} is not an IP address or network") from None
-    return str(net.network_address) if net.num_addresses == 1 else str(net)
-
-
-def parse_users(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or not value:
-        raise ConfigError('users: expected an object {"PIN": "SIP-URI", ...} with one user or more')
-    out: dict[str, str] = {}
-    for pin, uri in value.items():
-        if not PIN_RE.match(pin) or pin.startswith("0"):
-            raise ConfigError(f"users: PIN {pin!r} is not 1 to 8 digits without a leading 0")
-        if not is_sip_uri(uri):
-            raise ConfigError(f"users: {uri!r} is not a SIP-URI such as user@domain.ru")
-        out[pin] = uri
-    return out
-
-
-def parse_number(name: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        if not is_e164(value):
-            raise ConfigError(f"{name}: expected an E.164 number such as +74951234567")
-        return str(value)
-
-    return parse
-
-
-def parse_certificate(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or "-----BEGIN CERTIFICATE-----" not in value:
-        raise ConfigError("external_certificate: expected a PEM certificate")
-    import ssl
-
-    try:
-        ssl.create_default_context(cadata=value)
-    except (ssl.SSLError, ValueError) as exc:
-        raise ConfigError(f"external_certificate: not a usable PEM certificate: {exc}") from None
-    return value
 
 
 @dataclass(frozen=True)
@@ -367,12 +230,12 @@ class Client:
 
 #: The fields PATCH /admin/clients/{id} takes, each with its parser.
 _SETTERS: dict[str, Callable[[Any], Any]] = {
-    "enabled": _bool("enabled"),
+    "enabled": parse_bool("enabled"),
     "external_address": parse_address,
     "external_certificate": parse_certificate,
     "timeout": parse_timeout,
-    "ssl": _bool("ssl"),
-    "record_calls": _bool("record_calls"),
+    "ssl": parse_bool("ssl"),
+    "record_calls": parse_bool("record_calls"),
     "allow_list": parse_allow_list,
     "domain_number": parse_number("domain_number"),
     "users": parse_users,
@@ -385,7 +248,7 @@ def _parse_notifications(value: Any, current: Mapping[str, bool]) -> dict[str, b
         raise ConfigError(f"notifications: expected an object with {', '.join(OUTBOUND)}")
     out = dict(current)
     for method, on in value.items():
-        out[method] = _bool(f"notifications.{method}")(on)
+        out[method] = parse_bool(f"notifications.{method}")(on)
     return out
 
 
@@ -399,76 +262,6 @@ def _parse_limits(value: Any, current: Mapping[str, Limit | None]) -> dict[str, 
     for method, spec in value.items():
         out[method] = Limit.parse(method, spec)
     return out
-
-
-@dataclass
-class LogEntry:
-    """One exchange, as the log of 3.2.3 shows it."""
-
-    id: int
-    time: str
-    client_id: str | None
-    method: str
-    direction: Direction
-    url: str
-    remote: str | None
-    request_headers: dict[str, str]
-    request_body: str
-    status: int | None = None
-    response_body: str = ""
-    error: str | None = None
-    elapsed_ms: float = 0.0
-    test: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def clip(body: bytes) -> str:
-    text = body.decode("utf-8", "replace")
-    return text if len(text) <= BODY_IN_LOG else text[:BODY_IN_LOG] + "…"
-
-
-class RequestLog:
-    """3.2.3: every request and answer, both directions, newest last, bounded."""
-
-    def __init__(self, size: int = LOG_MAX) -> None:
-        self._lock = threading.Lock()
-        self._entries: deque[LogEntry] = deque(maxlen=size)
-        self._next = 1
-
-    def add(self, **fields: Any) -> LogEntry:
-        with self._lock:
-            entry = LogEntry(id=self._next, time=now_iso(), **fields)
-            self._next += 1
-            self._entries.append(entry)
-        return entry
-
-    def query(
-        self,
-        *,
-        client: str | None = None,
-        method: str | None = None,
-        direction: str | None = None,
-        limit: int = LOG_MAX,
-    ) -> list[LogEntry]:
-        with self._lock:
-            found = [
-                e
-                for e in self._entries
-                if (client is None or e.client_id == client)
-                and (method is None or e.method == method)
-                and (direction is None or e.direction == direction)
-            ]
-        return found[-limit:] if limit else []
-
-    def clear(self, client: str | None = None) -> int:
-        with self._lock:
-            before = len(self._entries)
-            kept = [e for e in self._entries if client is not None and e.client_id != client]
-            self._entries.clear()
-            self._entries.extend(kept)
-            return before - len(kept)
 
 
 class Registry:

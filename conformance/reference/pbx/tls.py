@@ -1,5 +1,6 @@
-"""HTTPS for the emulator (1.4.3, 3.2.1): its own self-signed certificate, and the
-trust store for the external system's certificate.
+"""HTTPS for the emulator (1.4.3, 3.2.1): its own self-signed certificate (served by
+conformance/reference/server.py with ``tls=``), and the trust store for the
+external system's certificate.
 
 The certificate is made with the ``cryptography`` package at start-up (an
 ECDSA P-256 key: instant to generate, unlike RSA), valid for a year, for
@@ -23,8 +24,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from conformance.reference.server import Running, WSGIApp, serve
 
 COMMON_NAME = "vats-reference-pbx"
 
@@ -87,27 +86,6 @@ def server_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
             fh.write(key_pem)
         context.load_cert_chain(cert_file, key_file)
     return context
-
-
-def serve_tls(app: WSGIApp, context: ssl.SSLContext, host: str, port: int) -> Running:
-    """``serve`` the app, then speak TLS on its listening socket.
-
-    The handshake is left to the first read (``do_handshake_on_connect=False``),
-    which happens in the connection's own thread under the server's socket
-    timeout: a client that connects and says nothing cannot stall ``accept``.
-    (werkzeug's own ``ssl_context`` shakes hands inside ``accept``.)
-    """
-    running = serve(app, host, port)
-    server = running.server
-    server.socket = context.wrap_socket(
-        server.socket, server_side=True, do_handshake_on_connect=False
-    )
-    server.ssl_context = context
-    return running
-
-
-def https_url(running: Running) -> str:
-    return "https://" + running.url.split("://", 1)[1]
 
 
 @cache
