@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+import pytest
+
 
 def _installed() -> bool:
     found = entry_points(group="pytest11", name="conformance")
@@ -23,3 +25,10 @@ def _installed() -> bool:
 # editable install, collected by `pytest -p conformance` run in another folder).
 if not _installed():
     pytest_plugins = ["conformance.plugin"]
+
+    def pytest_addoption(parser: pytest.Parser) -> None:
+        # The plugin is registered here, after pytest_load_initial_conftests has begun:
+        # its short option names are added here instead.
+        from conformance import options
+
+        options.add_short_names(parser)

@@ -10,6 +10,7 @@ keeps the name it was given under, so that a bad one is reported under that name
 
 from __future__ import annotations
 
+import argparse
 import os
 import warnings
 from dataclasses import dataclass
@@ -152,6 +153,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
+#: Options naming a target: empty on the command line is an error, never "none given".
+TARGETS = ("--crm-url", "--pbx-url")
 #: Options that take no value.
 FLAGS = ("--destructive", "--no-calls")
 #: Options whose value is a secret: from the command line or the environment only (D40).
@@ -178,16 +181,42 @@ class Given:
         return self.name.startswith("--")
 
 
+def dest(option: str) -> str:
+    """``--crm-url`` -> ``vats_crm_url``: a destination no other plugin's option takes."""
+    return "vats_" + option.lstrip("-").replace("-", "_")
+
+
+def prefixed(option: str) -> str:
+    """``--crm-url`` -> ``--vats-crm-url``: the spelling that is always ours (D40)."""
+    return "--vats-" + option.lstrip("-")
+
+
 def register(parser: pytest.Parser) -> None:
+    """Every option as ``--vats-NAME``, and its ini key; the short ``--NAME`` comes later
+    (``add_short_names``), once the project's own options are known."""
     group = parser.getgroup("vats", "VATS Integration API conformance")
     for option, env, help_text in OPTIONS:
         key = ini_key(env)
-        shown = f"{help_text} [env {env}, ini {key}]"
-        if option in FLAGS:
-            group.addoption(option, action="store_true", default=None, help=shown)
-        else:
-            group.addoption(option, default=None, help=shown)
+        shown = f"{help_text} [also {option} where no other plugin takes it; env {env}, ini {key}]"
+        kind = {"action": "store_true"} if option in FLAGS else {}
+        group.addoption(prefixed(option), dest=dest(option), default=None, help=shown, **kind)
         parser.addini(key, f"{option}, when neither it nor {env} is given", default=None)
+
+
+def add_short_names(parser: pytest.Parser) -> list[str]:
+    """Add ``--crm-url``, ``--seed``, ... as second spellings of the ``--vats-`` options,
+    each only where nothing registered it first (a project's conftest.py, another
+    plugin: pytest-profiling has its own ``--profile``). Returns the names left out."""
+    group = parser.getgroup("vats")
+    taken = set(parser._opt2dest)  # pytest keeps no public list of the names
+    left_out = []
+    for option, _, _ in OPTIONS:
+        if option in taken:
+            left_out.append(option)
+            continue
+        kind = {"action": "store_true"} if option in FLAGS else {}
+        group.addoption(option, dest=dest(option), default=None, help=argparse.SUPPRESS, **kind)
+    return left_out
 
 
 def read(config: pytest.Config) -> dict[str, Given | None]:
@@ -196,12 +225,16 @@ def read(config: pytest.Config) -> dict[str, Given | None]:
 
 
 def _given(config: pytest.Config, option: str, env: str) -> Given | None:
-    cli: str | bool | None = config.getoption(option.lstrip("-").replace("-", "_"))
+    cli: str | bool | None = config.getoption(dest(option))
     if cli is True:
         return Given("1", option)
     if isinstance(cli, str):
+        if not cli.strip() and option in TARGETS:
+            # `--crm-url "$CRM_URL"` with the variable unset: running the embedded
+            # reference instead would make a CI gate pass without the CRM.
+            raise pytest.UsageError(f"{option}: empty; give the URL, or leave the option out")
         return Given(cli, option)
-    if env in os.environ:
+    if os.environ.get(env, "").strip():  # an empty variable is not given (as pytest-base-url)
         return Given(os.environ[env], env)
     return _from_ini(config, option, env)
 

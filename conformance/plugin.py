@@ -48,6 +48,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.register(parser)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Generator[None, None, None]:
+    """Once the project's own conftest.py has added its options, the short spellings
+    (``--seed``) of ours that nothing else took: installed, this plugin is in every run
+    of the environment, and must not take a name a project or plugin uses (D40)."""
+    result = yield
+    options.add_short_names(parser)
+    return result
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vats_case(info): a conformance case (set by @case)")
     config.stash[RUN] = Run()

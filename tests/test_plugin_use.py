@@ -85,3 +85,34 @@ def test_p_no_conformance_switches_it_off(tmp_path: Path) -> None:
     done = _pytest(project, "-p", "no:conformance", "--crm-url", "http://127.0.0.1:1")
     assert done.returncode == 4
     assert "unrecognized arguments: --crm-url" in done.stderr
+
+
+def test_a_project_keeps_its_own_option_names(tmp_path: Path) -> None:
+    """A project whose conftest.py has its own --seed and --profile (pytest-profiling's)
+    still runs; ours are then --vats-seed and --vats-profile only (D40)."""
+    project = _project(tmp_path / "crm")
+    (project / "conftest.py").write_text(
+        "def pytest_addoption(parser):\n"
+        "    parser.addoption('--seed', type=int)\n"
+        "    parser.addoption('--profile', action='store_true')\n",
+        encoding="utf-8",
+    )
+    (project / "checks" / "check_seed.py").write_text(
+        "def test_seed(request):\n    assert request.config.getoption('seed') == 7\n"
+    )
+    own = _pytest(project, "--seed", "7", "--profile")
+    assert own.returncode == 0, own.stdout + own.stderr
+    assert "2 passed" in own.stdout
+    cases = _pytest(
+        project,
+        "-p",
+        "conformance",
+        "--vats-seed",
+        "3",
+        "-k",
+        "crm.sign.valid or test_valid",
+        "--co",
+        "-q",
+    )
+    assert cases.returncode == 0, cases.stdout + cases.stderr
+    assert "test_valid" in cases.stdout
