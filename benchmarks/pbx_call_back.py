@@ -1,5 +1,8 @@
 """Benchmark: the reference PBX emulator's call_back throughput next to a minimal ASGI server.
 
+(Over 400 lines: the load generator, the two servers' start-up and the table are one
+script a user runs alone.)
+
 Two servers on loopback, each one process, both on uvicorn (h11, the standard
 asyncio loop): the emulator (``python -m conformance.reference.pbx``, its
 plain-HTTP listener) and benchmarks/minimal_asgi.py, a bare ASGI app which

@@ -12,6 +12,7 @@ import math
 import re
 import secrets
 import ssl
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
@@ -101,13 +102,32 @@ def _ca(option: str, path: str | None) -> str | None:
     return path or None
 
 
+def _report_dir(option: str, report_dir: Path) -> Path:
+    """The report folder, made and tried now: one that cannot be written is found before
+    the run, not after it."""
+    if report_dir.exists() and not report_dir.is_dir():
+        raise pytest.UsageError(f"{option}: {str(report_dir)!r} exists and is not a directory")
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=report_dir):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"{option}: cannot write to {str(report_dir)!r}: {exc.strerror or exc}"
+        ) from None
+    return report_dir
+
+
 def _number(option: str, raw: str, kind: type[int] | type[float], low: float, high: float) -> float:
     try:
         value = kind(raw)
     except ValueError:
         raise pytest.UsageError(f"{option}: expected a number, got {raw!r}") from None
     if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
-        raise pytest.UsageError(f"{option}: expected a value from {low:g} to {high:g}, got {raw!r}")
+        shown = [f"{int(v)}" if kind is int else f"{v:g}" for v in (low, high)]
+        raise pytest.UsageError(
+            f"{option}: expected a value from {shown[0]} to {shown[1]}, got {raw!r}"
+        )
     return value
 
 
@@ -247,11 +267,7 @@ def from_config(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"{name['--fail-on']}: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}"
         )
-    report_dir = Path(raw["--report-dir"] or DEFAULT_REPORT_DIR)
-    if report_dir.exists() and not report_dir.is_dir():
-        raise pytest.UsageError(
-            f"{name['--report-dir']}: {str(report_dir)!r} exists and is not a directory"
-        )
+    report_dir = _report_dir(name["--report-dir"], Path(raw["--report-dir"] or DEFAULT_REPORT_DIR))
 
     def number(
         option: str, default: object, kind: type[int] | type[float], low: float, high: float

@@ -20,6 +20,7 @@ from tests.support import CLIENT_ID, CLIENT_KEY, ROOT, crm_args, run_suite, serv
 A_PBX = ("--pbx-url", "http://127.0.0.1:8090", "--client-id", "A", "--client-key", "B")
 
 BAD_OPTIONS = [
+    (["--seed", "-5"], "--seed: expected a value from 0 to 4294967295, got '-5'"),
     (["--profile", "nope"], "--profile: expected one of guide, field, got 'nope'"),
     (["--sut-timeout", "soon"], "--sut-timeout: expected a number, got 'soon'"),
     (["--sut-timeout", "0"], "--sut-timeout: expected a value from 0.05 to 60"),
@@ -70,6 +71,13 @@ def test_bad_option_gives_one_clear_line(tmp_path: Path, args: list[str], messag
     assert not (tmp_path / "report" / "results.json").exists()
 
 
+def test_an_unwritable_report_dir_is_found_before_the_run() -> None:
+    run = run_suite([], Path("/proc/vats-report"))
+    assert run.returncode == 4, run.stdout + run.stderr
+    assert "ERROR: --report-dir: cannot write to '/proc/vats-report'" in run.stderr
+    assert "passed" not in run.stdout  # no case ran
+
+
 def test_bad_flag_in_the_environment(tmp_path: Path) -> None:
     run = run_suite([], tmp_path / "report", env={"VATS_DESTRUCTIVE": "maybe"})
     assert run.returncode == 4
@@ -100,6 +108,23 @@ def test_ini_then_environment_then_command_line(tmp_path: Path) -> None:
     assert doc["target"]["client_id"] == "INI"
     assert doc["settings"]["examples"] == 4  # the environment over the ini file
     assert doc["profile"] == "guide"  # the command line over both
+
+
+def test_an_empty_variable_is_not_given(tmp_path: Path) -> None:
+    """``VATS_SEED=`` (a CI template's unset secret) leaves the ini file's value in force,
+    as pytest-base-url does; it never means "none given"."""
+    ini = _ini(tmp_path, "vats_seed = 11\n")
+    run = run_suite([*ini, "-k", "valid_signature"], tmp_path / "report", env={"VATS_SEED": ""})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.results["seed"] == 11
+
+
+def test_an_empty_target_on_the_command_line_is_an_error(tmp_path: Path) -> None:
+    """``--crm-url "$CRM_URL"`` with the variable unset must not run the embedded
+    reference and pass: one ERROR line, exit 4."""
+    run = run_suite(["--crm-url", ""], tmp_path / "report")
+    assert run.returncode == 4, run.stdout + run.stderr
+    assert "ERROR: --crm-url: empty; give the URL, or leave the option out" in run.stderr
 
 
 INI_ERRORS = [

@@ -1,5 +1,8 @@
 """Diagnoses (grading/diagnose.py): each rule fires on the evidence it needs, and only then.
 
+(Over 400 lines: one test per rule and per way a rule must stay silent, sharing the run
+builders at the top.)
+
 Every document here is built by hand with the small builders below, in the
 shape results.json has (cases, exchanges, ``expect``, ``evidence``,
 ``signed_correctly``). Each rule has a document where it fires and controls

@@ -72,6 +72,45 @@ def test_a_body_is_read_up_to_its_bound(listener: Listener) -> None:
     assert (got.status, len(got.body), got.doc) == (413, MAX_BODY, None)
 
 
+def _raw(listener: Listener, data: bytes) -> None:
+    host, port = listener.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5.0) as conn:
+        conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(5.0)
+        while conn.recv(4096):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (
+            b"POST /call_events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":",
+            "the connection closed before the whole body arrived",
+        ),
+        (
+            b"POST /call_events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "a body that is not valid HTTP",
+        ),
+    ],
+    ids=["closed-mid-body", "bad-chunk"],
+)
+def test_a_broken_request_is_the_pbx_fault_not_the_listener(
+    listener: Listener, data: bytes, why: str
+) -> None:
+    """Recorded with what arrived, answered 400; the listener goes on (no ListenerError)."""
+    _raw(listener, data)
+    deadline = time.monotonic() + 5.0
+    while not listener.count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (got,) = listener.snapshot()
+    assert (got.status, got.doc) == (400, None)
+    assert why in got.answer_body.decode()
+    assert post(f"{listener.url}/call_events").status_code == 200
+    assert len(listener.snapshot()) == 2
+
+
 def test_a_handler_error_surfaces_and_stays(
     listener: Listener, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,5 +1,8 @@
 """The HTML report (conformance/report): escaped, self-contained, and its curl reproductions work.
 
+(Over 400 lines: the page, its escaping, JUnit and the curl reproductions are one
+writer's tests, sharing the document builders at the top.)
+
 Pages are rendered from hand-made results.json documents, hostile where a
 system under test could put text. Reproductions are run with bash against a
 loopback server that records what arrived, and must send the recorded request

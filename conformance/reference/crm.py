@@ -72,8 +72,9 @@ class ReferenceCrm:
     ) -> None:
         self.client_id = client_id
         self._key = client_key
-        self.path = base_path.rstrip("/") + "/call_events"
-        self.oracle_path = base_path.rstrip("/") + "/oracle/" if oracle else None
+        prefix = "/" + base_path.strip("/") if base_path.strip("/") else ""  # "x" is "/x"
+        self.path = prefix + "/call_events"
+        self.oracle_path = prefix + "/oracle/" if oracle else None
         self.log = log
         self._lock = threading.Lock()
         self.sessions: OrderedDict[str, list[str]] = OrderedDict()

@@ -29,6 +29,7 @@ connections. What is ours:
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import ssl
@@ -260,6 +261,21 @@ class Served:
         self.shutdown()
         self.thread.join(STOP_WAIT)
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _NoCancelled(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" for a request cancelled at
+    shutdown (past ``GRACE``): a client that was still sending is no error of ours,
+    and a traceback on stderr would say otherwise. Every other error still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
+_UVICORN_ERRORS = logging.getLogger("uvicorn.error")
+if not any(isinstance(f, _NoCancelled) for f in _UVICORN_ERRORS.filters):
+    _UVICORN_ERRORS.addFilter(_NoCancelled())
 
 
 async def _run(server: uvicorn.Server, sock: socket.socket) -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_httpserver import HTTPServer
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
 from conformance.transport import ids
@@ -105,17 +106,24 @@ def _parse(body: bytes) -> Any:
         return None
 
 
-def _read(request: Request) -> bytes:
-    """The body, read up to one byte more than ``MAX_BODY``."""
+def _read(request: Request) -> tuple[bytes, str | None]:
+    """The body, read up to one byte more than ``MAX_BODY``, and why it is incomplete:
+    the PBX closed the connection before its ``Content-Length``, or sent a chunked
+    body that is not one. The PBX's fault, recorded as such: not a handler error."""
     chunks: list[bytes] = []
     size = 0
-    while size <= MAX_BODY:
-        chunk = request.stream.read(min(1 << 16, MAX_BODY + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+    try:
+        while size <= MAX_BODY:
+            chunk = request.stream.read(min(1 << 16, MAX_BODY + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except ClientDisconnected:
+        return b"".join(chunks), "the connection closed before the whole body arrived"
+    except (OSError, ValueError) as exc:  # werkzeug: "Invalid chunk header", a bad size
+        return b"".join(chunks), f"a body that is not valid HTTP ({exc})"
+    return b"".join(chunks), None
 
 
 class _Server(HTTPServer):
@@ -176,8 +184,10 @@ class Listener:
             self.server.stop()
 
     def _receive(self, request: Request, *, expected: bool) -> Response:
-        body = _read(request)
-        if len(body) > MAX_BODY:
+        body, broken = _read(request)
+        if broken is not None:
+            response = Response(broken.encode(), 400, mimetype="text/plain")
+        elif len(body) > MAX_BODY:
             response = Response(b"", 413)
         elif expected:
             response = Response(ANSWER, 200, mimetype="application/json")
@@ -194,7 +204,7 @@ class Listener:
             body=body[:MAX_BODY],
             remote=request.remote_addr or "",
             status=response.status_code,
-            doc=_parse(body) if len(body) <= MAX_BODY else None,
+            doc=_parse(body) if len(body) <= MAX_BODY and broken is None else None,
             url=self.url + request.path + (f"?{query}" if query else ""),
             answer_headers=list(response.headers.items()),
             answer_body=response.get_data(),
