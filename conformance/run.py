@@ -8,7 +8,6 @@ before the first case; ``target`` hands a role its system under test.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -98,7 +97,6 @@ class Run:
         return self.client
 
 
-ROLES = ("crm-webhook", "pbx-api", "pbx-events")
 PBX_ROLES = ("pbx-api", "pbx-events")
 
 
@@ -136,12 +134,9 @@ def launch(session: pytest.Session) -> None:
     target fixtures wait for them to listen.
     """
     config = session.config
-    if config.option.collectonly:
-        return
     roles = {info.role for item in session.items if (info := case_info(item))}
     s = config.stash[SETTINGS]
     run = config.stash[RUN]
-
     if s.embedded and "crm-webhook" in roles:
         run.crm_child = _embedded("conformance.reference.crm", s, "--oracle")
     _launch_pbx(config, roles)
@@ -217,11 +212,6 @@ def _embedded(module: str, s: Settings, *args: str, **env: str) -> Launched:
 
 
 def _start_listener(host: str, port: int) -> Listener:
-    # werkzeug makes its logger when it logs its first request, in the listener's
-    # thread, whenever a notification arrives; pytest 9.2 walks the registry of loggers
-    # unlocked as each case starts, and one added meanwhile turns that case into an
-    # `error` ("dictionary changed size during iteration"). Made here, before the thread.
-    logging.getLogger("werkzeug")
     listener = Listener(host, port)
     try:
         listener.start()

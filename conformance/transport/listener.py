@@ -21,6 +21,7 @@ import contextlib
 import functools
 import io
 import json
+import logging
 import re
 import threading
 import time
@@ -171,6 +172,11 @@ class Listener:
 
     def start(self) -> None:
         """Listen; a port that cannot be had is one ``ListenerError`` line, nothing printed."""
+        # werkzeug makes its logger when it logs its first request, in the server's
+        # thread, whenever a notification arrives; pytest 9.2 walks the registry of
+        # loggers unlocked as each case starts, and one added meanwhile turns that case
+        # into an `error` ("dictionary changed size during iteration"). Made here, first.
+        logging.getLogger("werkzeug")
         printed = io.StringIO()  # werkzeug prints why, then exits: one line instead
         try:
             with contextlib.redirect_stderr(printed):
