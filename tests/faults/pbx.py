@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from conformance.reference.pbx import Pbx
-from conformance.reference.pbx.answers import SUCCESS, Answer, Result, refuse
+from conformance.reference.pbx.answers import GUIDE, SUCCESS, Answer, Result, Style, refuse
 from conformance.reference.pbx.api import Api
 from conformance.reference.pbx.calls import MAX_ACTIVE, MAX_KEPT, Call, CallEngine, CapacityError
 from conformance.reference.pbx.delivery import Delivery, Notifier
@@ -337,8 +337,8 @@ class SessionIdCrashes(Api):
 class HtmlRecording(Api):
     """The link opens an HTML player page, not the audio file."""
 
-    def download(self, token: str, request: Request) -> Answer:
-        answer = super().download(token, request)
+    def download(self, token: str, request: Request, style: Style = GUIDE) -> Answer:
+        answer = super().download(token, request, style)
         if answer.content is None:
             return answer
         page = b"<!DOCTYPE html><html><body><audio src='/player.wav' controls></audio></body>"

@@ -274,22 +274,26 @@ class Admin:
     def clients(self) -> Reply:
         registry = self.pbx.registry
         with registry.lock:
-            found = [c.to_json() for cid in registry.ids() if (c := registry.get(cid))]
+            found = [
+                c.to_json(registry.default_style())
+                for cid in registry.ids()
+                if (c := registry.get(cid))
+            ]
         return Reply(200, {"clients": found})
 
     def create(self, request: Request) -> Reply:
         client = self.pbx.registry.create(self.json_body(request, empty_ok=True))
         with self.pbx.registry.lock:
-            return Reply(201, client.to_json())
+            return Reply(201, client.to_json(self.pbx.registry.default_style()))
 
     def client(self, client_id: str) -> Reply:
         with self.pbx.registry.client(client_id) as client:
-            return Reply(200, client.to_json())
+            return Reply(200, client.to_json(self.pbx.registry.default_style()))
 
     def patched(self, client_id: str, changes: Mapping[str, Any]) -> Reply:
         with self.pbx.registry.client(client_id) as client:
             self.pbx.registry.update(client, changes)
-            return Reply(200, client.to_json())
+            return Reply(200, client.to_json(self.pbx.registry.default_style()))
 
     def patch_client(self, request: Request, client_id: str) -> Reply:
         return self.patched(client_id, self.json_body(request))

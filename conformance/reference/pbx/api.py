@@ -18,7 +18,7 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from conformance.reference.pbx.answers import SUCCESS, Answer, Result, refuse
+from conformance.reference.pbx.answers import GUIDE, SUCCESS, Answer, Result, Style, refuse
 from conformance.reference.pbx.calls import CapacityError
 from conformance.reference.pbx.log import clip
 from conformance.reference.pbx.plans import call_back_plan
@@ -72,8 +72,9 @@ class Api:
         self.pbx = pbx
 
     # -- entry --------------------------------------------------------------
-    def handle(self, method: str, request: Request) -> Answer:
-        """Answer one request to ``{api}/{method}``, log it (3.2.3), count it (3.1.3)."""
+    def handle(self, method: str, request: Request, style: Style = GUIDE) -> Answer:
+        """Answer one request to ``{api}/{method}``, log it (3.2.3) with the ``style``
+        it is answered in, count it (3.1.3)."""
         started = monotonic()
         body = b""
         client: Client | None = None
@@ -81,6 +82,7 @@ class Api:
             answer, body, client = self.decide(method, request)
         except Exception as exc:  # noqa: BLE001 - the last line of defence answers
             answer = refuse(500, Result.INTERNAL, f"internal error: {type(exc).__name__}")
+        answer.call_back = method == "call_back"
         claimed = request.headers.get(signing.CLIENT_ID_HEADER)
         self.pbx.log.add(
             client_id=claimed,
@@ -94,9 +96,10 @@ class Api:
                 if (value := request.headers.get(name)) is not None
             },
             request_body=clip(body) if body else request.query.decode("latin-1"),
-            status=answer.status,
-            response_body=clip(answer.body(self.pbx.settings.result_as_string)),
+            status=answer.status_in(style),
+            response_body=clip(answer.body(style)),
             elapsed_ms=round((monotonic() - started) * 1000, 1),
+            answered_as=style.to_json(),
         )
         if client is not None:
             with self.pbx.registry.lock:
@@ -332,17 +335,28 @@ class Api:
             return refuse(409, Result.CALL_IN_PROGRESS, "the call is in progress: no recording yet")
         if not call.recorded:
             return refuse(404, Result.NOT_RECORDED, "the call was not recorded (is_record: false)")
-        token = self.pbx.links.issue(session_id, monotonic(), self.pbx.settings.record_link_ttl)
+        token = self.pbx.links.issue(
+            session_id, monotonic(), self.pbx.settings.record_link_ttl, client.client_id
+        )
         return Answer(200, Result.OK, SUCCESS, {"url": f"{request.base_url}/records/{token}"})
 
     # -- the link -----------------------------------------------------------
-    def download(self, token: str, request: Request) -> Answer:
-        if request.method != "GET":
+    def download(self, token: str, request: Request, style: Style = GUIDE) -> Answer:
+        """A recording link: the file once (А.4). GET, and POST too when the style's
+        ``links_accept_post`` (its body and headers are not looked at: the link is
+        the credential). Its answers keep their status whatever ``errors_as_200``."""
+        answer = self.take_link(token, request, style)
+        answer.download = True
+        return answer
+
+    def take_link(self, token: str, request: Request, style: Style) -> Answer:
+        allowed = ("GET", "POST") if style.links_accept_post else ("GET",)
+        if request.method not in allowed:
             return refuse(
                 405,
                 Result.HTTP_METHOD,
-                "a recording is fetched with GET",
-                headers=[("Allow", "GET")],
+                f"a recording is fetched with {' or '.join(allowed)}",
+                headers=[("Allow", ", ".join(allowed))],
             )
         taken, session_id = self.pbx.links.take(token, monotonic())
         if taken == "unknown":

@@ -6,6 +6,12 @@
 * ``GET {api}/records/<token>`` -- a recording's single-use link (А.4);
 * ``/admin/...`` -- the admin API (``admin.Admin``), token required.
 
+How an answer is written (``answers.Style``) is the client's: the one
+``X-Client-ID`` names, or for a recording link the one it was issued to; a
+client that set none, or a request of no known client, gets the emulator-wide
+default (``Settings``). ``route(request, style)`` overrides it for one request
+(the suite's ``crm-client`` role varies it per request).
+
 ``start`` serves it on two listeners (conformance/reference/server.py: uvicorn):
 plain HTTP, and HTTPS with the emulator's own certificate (1.4.3). Which one a
 client must use is its SSL switch (3.2.1); a request knows which it came by
@@ -24,7 +30,7 @@ from typing import Any
 
 from conformance.reference.pbx import tls
 from conformance.reference.pbx.admin import Admin
-from conformance.reference.pbx.answers import Answer, Result, refuse
+from conformance.reference.pbx.answers import GUIDE, STRING_RESULTS, Answer, Result, Style, refuse
 from conformance.reference.pbx.api import Api
 from conformance.reference.pbx.calls import CallEngine
 from conformance.reference.pbx.delivery import Notifier
@@ -34,6 +40,7 @@ from conformance.reference.pbx.records import DEFAULT_TTL, Links
 from conformance.reference.pbx.state import Registry
 from conformance.reference.server import Served, serve
 from conformance.reference.web import Request, Response
+from conformance.spec import signing
 
 API_METHODS = ("call_back", "get_record")
 
@@ -48,6 +55,11 @@ class Settings:
     @property
     def result_as_string(self) -> bool:
         return self.result_type == "string"
+
+    @property
+    def style(self) -> Style:
+        """The answers of a client that set no style of its own (and of no client)."""
+        return STRING_RESULTS if self.result_as_string else GUIDE
 
     def to_json(self) -> dict[str, Any]:
         return {"result_type": self.result_type, "record_link_ttl": self.record_link_ttl}
@@ -64,14 +76,14 @@ class Pbx:
         certificate_hosts: tuple[str, ...] = (),
     ) -> None:
         self.admin_token = admin_token or secrets.token_urlsafe(24)
-        self.registry = Registry()
+        self.settings = Settings()
+        self.registry = Registry(default_style=lambda: self.settings.style)
         self.log = RequestLog()
         self.notifier = Notifier(self.registry, self.log)
         self.engine = CallEngine(self.registry, self.notifier)
         if scenario is not None:
             self.engine.scenario = scenario
         self.links = Links()
-        self.settings = Settings()
         self.http_url: str | None = None
         self.https_url: str | None = None
         self._hosts = certificate_hosts
@@ -95,7 +107,9 @@ class Pbx:
             body = json.dumps({"error": f"internal error: {type(exc).__name__}"}).encode()
             return Response(500, body, [("Content-Type", "application/json")])
 
-    def route(self, request: Request) -> Response:
+    def route(self, request: Request, style: Style | None = None) -> Response:
+        """Answer one request. ``style``: how to write every answer to it (refusals
+        before the client is known included); None, the client's (module docstring)."""
         path = request.path
         if path == "/admin" or path.startswith("/admin/"):
             reply = self.admin.handle(request)
@@ -104,19 +118,24 @@ class Pbx:
             )
         method = path.strip("/")
         answer: Answer
-        if method in API_METHODS:
-            answer = self.api.handle(method, request)
-        elif path.startswith("/records/") and path.count("/") == 2:
-            answer = self.api.download(path.rsplit("/", 1)[1], request)
+        if path.startswith("/records/") and path.count("/") == 2:
+            token = path.rsplit("/", 1)[1]
+            style = style or self.registry.style_of(self.links.client_of(token))
+            answer = self.api.download(token, request, style)
         else:
-            answer = refuse(
-                404,
-                Result.NO_SUCH_METHOD,
-                f"no method {path!r}; the API has {', '.join('/' + m for m in API_METHODS)}",
-            )
-        body = answer.body(self.settings.result_as_string)
+            style = style or self.registry.style_of(request.headers.get(signing.CLIENT_ID_HEADER))
+            if method in API_METHODS:
+                answer = self.api.handle(method, request, style)
+            else:
+                answer = refuse(
+                    404,
+                    Result.NO_SUCH_METHOD,
+                    f"no method {path!r}; the API has {', '.join('/' + m for m in API_METHODS)}",
+                )
         return Response(
-            answer.status, body, [("Content-Type", answer.content_type), *answer.headers]
+            answer.status_in(style),
+            answer.body(style),
+            [("Content-Type", answer.content_type), *answer.headers],
         )
 
     # -- serving ------------------------------------------------------------

@@ -51,6 +51,7 @@ class LogEntry:
     error: str | None = None
     elapsed_ms: float = 0.0
     test: bool = False
+    answered_as: dict[str, Any] | None = None  # from_crm: the answers.Style it was answered in
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

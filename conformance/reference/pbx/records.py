@@ -53,6 +53,7 @@ class Link:
     session_id: str
     expires: float
     used: bool = False
+    client_id: str | None = None  # whom it was issued to: its answers are in that client's style
 
 
 class Links:
@@ -62,13 +63,19 @@ class Links:
         self._lock = threading.Lock()
         self._links: OrderedDict[str, Link] = OrderedDict()
 
-    def issue(self, session_id: str, now: float, ttl: float) -> str:
+    def issue(self, session_id: str, now: float, ttl: float, client_id: str | None = None) -> str:
         token = secrets.token_urlsafe(24)
         with self._lock:
-            self._links[token] = Link(session_id, now + ttl)
+            self._links[token] = Link(session_id, now + ttl, client_id=client_id)
             while len(self._links) > MAX_LINKS:
                 self._links.popitem(last=False)
         return token
+
+    def client_of(self, token: str) -> str | None:
+        """The client a link was issued to (None: no such link); the link is not used."""
+        with self._lock:
+            link = self._links.get(token)
+            return None if link is None else link.client_id
 
     def take(self, token: str, now: float) -> tuple[Taken, str | None]:
         """Use the link once: ``ok`` and its session the first time, never again."""

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.reference.pbx.answers import GUIDE, STYLE_SETTINGS, Style
 from conformance.reference.pbx.values import (
     ConfigError,
     parse_address,
@@ -165,6 +166,8 @@ class Client:
     )
     domain_number: str = DEFAULT_DOMAIN_NUMBER
     users: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_USERS))
+    #: How its answers are written (answers.Style); None: the emulator-wide default.
+    style: Style | None = None
     windows: dict[str, Window] = field(default_factory=dict, repr=False)
     stats: Stats = field(default_factory=Stats, repr=False)
 
@@ -209,7 +212,10 @@ class Client:
             out[method] = row
         return out
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, default_style: Style = GUIDE) -> dict[str, Any]:
+        """The client as the admin API shows it; ``default_style`` is the emulator-wide
+        style, which a client that set none of its own answers with."""
+        style = self.style or default_style
         return {
             "client_id": self.client_id,
             "client_key": self.key,
@@ -225,6 +231,8 @@ class Client:
             "limits": {m: (lim.to_json() if lim else None) for m, lim in self.limits.items()},
             "domain_number": self.domain_number,
             "users": dict(self.users),
+            "style": style.to_json(),
+            "answer_as": style.preset(),
         }
 
 
@@ -240,7 +248,7 @@ _SETTERS: dict[str, Callable[[Any], Any]] = {
     "domain_number": parse_number("domain_number"),
     "users": parse_users,
 }
-EDITABLE = (*_SETTERS, "notifications", "limits")
+EDITABLE = (*_SETTERS, "notifications", "limits", *STYLE_SETTINGS)
 
 
 def _parse_notifications(value: Any, current: Mapping[str, bool]) -> dict[str, bool]:
@@ -267,9 +275,18 @@ def _parse_limits(value: Any, current: Mapping[str, Limit | None]) -> dict[str, 
 class Registry:
     """The clients, by id. Every read and change of a client happens under ``lock``."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_style: Callable[[], Style] = lambda: GUIDE) -> None:
         self.lock = threading.RLock()
         self._clients: dict[str, Client] = {}
+        #: The style of a client that set none of its own (the emulator-wide setting).
+        self.default_style = default_style
+
+    def style_of(self, client_id: str | None) -> Style:
+        """How to answer a request of ``client_id``: the client's style, else the default
+        (also for an unknown or missing id)."""
+        client = self.get(client_id)
+        style = client.style if client is not None else None
+        return style or self.default_style()
 
     @contextmanager
     def client(self, client_id: str) -> Iterator[Client]:
@@ -329,6 +346,10 @@ class Registry:
                 )
             if "limits" in changes:
                 parsed["limits"] = _parse_limits(changes["limits"], client.limits)
+            style_changes = {k: v for k, v in changes.items() if k in STYLE_SETTINGS}
+            if style_changes:  # answers.Style: a preset (answer_as) first, then the fields
+                base = client.style or self.default_style()
+                parsed["style"] = base.updated(style_changes)
             enabled = parsed.get("enabled", client.enabled)
             address = parsed.get("external_address", client.external_address)
             if enabled and address is None:
