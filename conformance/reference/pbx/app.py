@@ -138,6 +138,19 @@ class Pbx:
             [("Content-Type", answer.content_type), *answer.headers],
         )
 
+    # -- calls placed elsewhere -----------------------------------------------
+    def adopt_call(
+        self, client_id: str, session_id: str, *, finished: bool, recorded: bool
+    ) -> None:
+        """Know a call the emulator did not place (the suite notifies a CRM of it), so
+        that ``get_record`` answers for it as for its own calls: a link when it is
+        finished and recorded, CALL_IN_PROGRESS (409) while not finished, NOT_RECORDED
+        when finished without a recording. Nothing is sent and nothing is timed; adopting
+        the same ``session_id`` again updates it. ``NotFound`` without such a client;
+        ``ValueError`` for an empty id or one of the emulator's own calls."""
+        self.registry.get_or_raise(client_id)
+        self.engine.adopt(client_id, session_id, finished=finished, recorded=recorded)
+
     # -- serving ------------------------------------------------------------
     @staticmethod
     def may_wait(request: Request) -> bool:

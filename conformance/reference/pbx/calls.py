@@ -42,6 +42,7 @@ class Call:
     started: str = field(default_factory=now_iso)
     finished: bool = False
     aborted: bool = False
+    adopted: bool = False  # placed elsewhere, only known here (Pbx.adopt_call)
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -100,13 +101,42 @@ class CallEngine:
                 raise CapacityError(f"{MAX_ACTIVE} calls are in progress already")
             self._active += 1
             self._calls[call.session_id] = call
-            while len(self._calls) > MAX_KEPT:
-                oldest = next(iter(self._calls.values()))
-                if not oldest.finished:
-                    break
-                self._calls.popitem(last=False)
+            self._forget_oldest()
         self._play(call, steps)
         return call
+
+    def adopt(self, client_id: str, session_id: str, *, finished: bool, recorded: bool) -> Call:
+        """Know a call placed elsewhere: nothing is played, sent or timed. Adopting a
+        session again updates it; one of this engine's own calls is a ``ValueError``."""
+        if not isinstance(session_id, str) or not session_id:
+            raise ValueError("session_id: expected a non-empty string")
+        call = Call(
+            session_id=session_id,
+            client_id=client_id,
+            type="incoming",
+            scenario="adopted",
+            recorded=recorded,
+            states=[],
+            finished=finished,
+            adopted=True,
+        )
+        with self._lock:
+            known = self._calls.get(session_id)
+            if known is not None and not known.adopted:
+                raise ValueError(f"session_id {session_id!r} is a call the emulator placed")
+            self._calls.pop(session_id, None)
+            self._calls[session_id] = call
+            self._forget_oldest()
+        return call
+
+    def _forget_oldest(self) -> None:
+        """Keep at most ``MAX_KEPT`` calls (under ``_lock``): the oldest finished or
+        adopted ones go first; calls in progress (at most ``MAX_ACTIVE``) stay."""
+        while len(self._calls) > MAX_KEPT:
+            gone = next((sid for sid, c in self._calls.items() if c.finished or c.adopted), None)
+            if gone is None:
+                break
+            del self._calls[gone]
 
     def _play(self, call: Call, steps: list[Step]) -> None:
         """Play ``call`` from its first step; returns as soon as the call waits or
