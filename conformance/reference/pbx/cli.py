@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from conformance.reference import cli
+from conformance.reference.pbx.answers import PRESETS
 from conformance.reference.pbx.plans import CALL_BACK_OUTCOMES, MAX_STEP_MS, Scenario
 from conformance.reference.pbx.state import DEFAULT_TIMEOUT
 from conformance.reference.pbx.values import MAX_TIMEOUT, MIN_TIMEOUT, ConfigError
@@ -97,6 +98,14 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the first client's methods have no request limit (default: 100 an hour each, 3.1.3)",
     )
+    p.add_argument(
+        "--answer-as",
+        choices=tuple(PRESETS),
+        help="how the first client's answers are written: 'guide' (Table А.3: result a number, "
+        "refusals 4xx) or 'production' (as production is reported to answer: result a string, "
+        "refusals HTTP 200 with result > 0, recording links also take POST). Default: the "
+        "emulator-wide setting, the guide's",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the listening line")
     p.add_argument(
         "--with-parent",
@@ -148,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         if args.no_limits:
             first["limits"] = {"call_back": None, "get_record": None}
+        if args.answer_as:
+            first["answer_as"] = args.answer_as
         if args.external_address:
             first.update(external_address=args.external_address, enabled=True)
         client = pbx.registry.create(first)
@@ -170,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"key: GET /admin/clients/{client.client_id}",
             flush=True,
         )
+        if client.style is not None:
+            print(f"{PROG}: answers: {client.style.describe()}", flush=True)
     cli.serve_until_stopped(listening.http, with_parent=args.with_parent)
     listening.stop()
     return 0
