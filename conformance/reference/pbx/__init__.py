@@ -12,7 +12,7 @@ API. See docs/PBX_EMULATOR.md.
     delivery.py signing and sending call_events
     calls.py    the call engine that plays calls
     records.py  the recording (a WAV tone) and its single-use links
-    answers.py  the result codes and the JSON answer
+    answers.py  the result codes, the JSON answer and its styles (guide, production)
     api.py      call_back, get_record, the link download
     admin.py    the admin API
     tls.py      the emulator's certificate, HTTPS, trust for the external system
@@ -22,7 +22,8 @@ API. See docs/PBX_EMULATOR.md.
 
 from __future__ import annotations
 
+from conformance.reference.pbx.answers import GUIDE, PRODUCTION, Style
 from conformance.reference.pbx.app import Listening, Pbx
 from conformance.reference.pbx.cli import main
 
-__all__ = ["Listening", "Pbx", "main"]
+__all__ = ["GUIDE", "PRODUCTION", "Listening", "Pbx", "Style", "main"]
