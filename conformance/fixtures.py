@@ -14,10 +14,11 @@ import pytest
 
 from conformance.grading import answers
 from conformance.grading.readings import Reading
-from conformance.run import LOG, NOTES, RUN, SETTINGS, target
+from conformance.run import LOG, NOTES, RUN, SETTINGS, collect_client, target
 from conformance.settings import Settings
 from conformance.sut.calls import PlacedCall, await_calls, fetch_link, place
 from conformance.sut.controls import CrmControls
+from conformance.sut.crm_client import Traffic
 from conformance.sut.drivers import CrmWebhook, PbxApi, Target
 from conformance.transport.client import Client, Exchange
 from conformance.transport.listener import Listener
@@ -204,6 +205,22 @@ def get_record_transports(
     return reading
 
 
+@pytest.fixture(scope="session")
+def client_traffic(vats_settings: Settings, pytestconfig: pytest.Config) -> Traffic:
+    """What the CRM sent to the suite's PBX API (role crm-client), collected once: its
+    command run, then the round trip (run.collect_client)."""
+    run = pytestconfig.stash[RUN]
+    if run.api is None:
+        pytest.exit("the suite's PBX API was not started (no crm-client case collected?)", 3)
+    traffic = collect_client(pytestconfig, [])
+    run.targets["crm-client"] = {
+        "url": traffic.api_url,
+        "embedded": vats_settings.embedded,
+        "command": traffic.command.command if traffic.command else None,
+    }
+    return traffic
+
+
 @pytest.fixture
 def wire_log(request: pytest.FixtureRequest) -> list[Exchange]:
     """The exchanges of the running case, recorded for its verdict."""
@@ -229,5 +246,3 @@ def crm(crm_controls: CrmControls, wire_log: list[Exchange], case_notes: list[st
 @pytest.fixture
 def pbx(pbx_driver: PbxFactory, wire_log: list[Exchange], case_notes: list[str]) -> PbxApi:
     return pbx_driver(wire_log, case_notes)
-
-

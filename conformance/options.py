@@ -22,6 +22,7 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_EVENTS_TIMEOUT = 60.0
 DEFAULT_EXAMPLES = 25
 DEFAULT_REPORT_DIR = "reports/latest"
+DEFAULT_CLIENT_TIMEOUT = 60.0
 
 #: (option, environment variable, help); the ini key is the variable in lower case.
 #: The names are an interface: users' CI files and other tools use them.
@@ -43,6 +44,27 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "VATS_LISTEN",
         "HOST:PORT where the suite receives the PBX's call_events at /call_events "
         "(point the PBX's external address there). Default with the embedded PBX: 127.0.0.1:0",
+    ),
+    (
+        "--api-listen",
+        "VATS_API_LISTEN",
+        "HOST:PORT where the suite serves the PBX API (call_back, get_record, recording links) "
+        "to the CRM under test and judges every request it sends (role crm-client; point the "
+        "CRM's PBX address there). Default with --crm-client-cmd or the embedded references: "
+        "127.0.0.1:0",
+    ),
+    (
+        "--crm-client-cmd",
+        "VATS_CRM_CLIENT_CMD",
+        "command that makes the CRM send its requests to $VATS_API_URL with $VATS_CLIENT_ID and "
+        "$VATS_CLIENT_KEY (a test script, a management command); run once through the shell, "
+        "its requests collected until it exits (README: 'Testing your CRM's requests')",
+    ),
+    (
+        "--client-timeout",
+        "VATS_CLIENT_TIMEOUT",
+        f"seconds --crm-client-cmd may run (it is stopped then), or without a command how long "
+        f"the suite collects the CRM's requests (default {DEFAULT_CLIENT_TIMEOUT:g}, at most 3600)",
     ),
     (
         "--events-timeout",

@@ -141,12 +141,25 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     crm = s.crm_url or embedded.format("CRM")
     pbx = s.pbx_url or embedded.format("PBX emulator")
     listen = f"{s.listen[0]}:{s.listen[1]}" if s.listen else "none (--listen not given)"
-    return [
+    lines = [
         f"vats-conformance {__version__}: profile {s.profile}, seed {s.seed}, "
         f"examples {s.examples}, sut-timeout {s.sut_timeout:g} s, fail-on {s.fail_on}",
         f"crm-webhook target: {crm}; pbx-api target: {pbx}; pbx-events listener: {listen}; "
         f"client id {s.client_id}",
     ]
+    if s.crm_client and s.api_listen is not None:
+        sender = (
+            "--crm-client-cmd"
+            if s.crm_client_cmd
+            else "the embedded reference CRM's client"
+            if s.embedded
+            else f"whatever arrives within {s.client_timeout:g} s"
+        )
+        lines.append(
+            f"crm-client: the PBX API served on {s.api_listen[0]}:{s.api_listen[1]}, "
+            f"requests from {sender}"
+        )
+    return lines
 
 
 # -- verdicts ---------------------------------------------------------------

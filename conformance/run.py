@@ -8,6 +8,8 @@ before the first case; ``target`` hands a role its system under test.
 
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,13 +20,16 @@ import pytest
 from conformance.grading.verdict import CaseInfo
 from conformance.report.results import CaseResult
 from conformance.settings import Settings
+from conformance.sut import crm_client
 from conformance.sut.calls import Lines
 from conformance.sut.controls import CrmControls
-from conformance.sut.drivers import RUN_TAG, PbxApi, Target
+from conformance.sut.crm_client import Traffic
+from conformance.sut.drivers import RUN_TAG, CrmWebhook, PbxApi, Target, unique_session
 from conformance.transport.client import Client, Exchange
 from conformance.transport.listener import Listener, ListenerError
 
 if TYPE_CHECKING:
+    from conformance.api_server import ApiServer
     from conformance.reference.process import Launched
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -61,6 +66,9 @@ class Run:
         self.lines: Lines | None = None
         #: ``-p conformance`` with no paths: the run was asked for this package's cases.
         self.cases_asked = False
+        #: The PBX API the suite serves a CRM (role crm-client), and what the CRM sent.
+        self.api: ApiServer | None = None
+        self.traffic: Traffic | None = None
 
     def pbx(
         self,
@@ -104,6 +112,10 @@ def unmet(info: CaseInfo, s: Settings) -> str | None:
     """Why this run cannot serve a case (it is then deselected), or None."""
     if info.role == "crm-webhook" and not (s.embedded or s.crm_url):
         return "crm-webhook cases: no --crm-url (a target was given for another role)"
+    if info.role == "crm-client" and not s.crm_client:
+        return "crm-client cases: no --crm-client-cmd or --api-listen"
+    if "crm" in info.needs and not (s.embedded or s.crm_url):
+        return "round-trip cases: no --crm-url to notify of a recorded call"
     if info.role in PBX_ROLES and not (s.embedded or s.pbx_url):
         return f"{info.role} cases: no --pbx-url (a target was given for another role)"
     needs = info.needs | ({"calls", "listen"} if info.role == "pbx-events" else set())
@@ -137,11 +149,50 @@ def launch(session: pytest.Session) -> None:
     roles = {info.role for item in session.items if (info := case_info(item))}
     s = config.stash[SETTINGS]
     run = config.stash[RUN]
-    if s.embedded and "crm-webhook" in roles:
-        run.crm_child = _embedded("conformance.reference.crm", s, "--oracle")
+    if "crm-client" in roles:
+        _launch_api(config)
+    if s.embedded and roles & {"crm-webhook", "crm-client"}:
+        # The reference CRM's client side fetches recordings from the suite's PBX API.
+        api = ("--pbx-url", run.api.url) if run.api is not None else ()
+        run.crm_child = _embedded("conformance.reference.crm", s, "--oracle", *api)
     _launch_pbx(config, roles)
-    if "crm-webhook" in roles:
+    if "crm-webhook" in roles or ("crm-client" in roles and (s.embedded or s.crm_url)):
         _establish_crm(config)
+
+
+def _launch_api(config: pytest.Config) -> None:
+    """Serve the PBX API a CRM's requests are judged on (``--api-listen``)."""
+    from conformance.api_server import ApiServer
+
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
+    assert s.api_listen is not None
+    host, port = s.api_listen
+    api = ApiServer(s.client_id, s.client_key)
+    try:
+        api.start(host, port)
+    except OSError as exc:
+        raise pytest.UsageError(f"--api-listen: cannot listen on {host}:{port}: {exc}") from None
+    run.api = api
+    config.add_cleanup(api.stop)
+    if s.client_given:
+        until = (
+            "until --crm-client-cmd exits"
+            if s.crm_client_cmd
+            else f"for {s.client_timeout:g} s (--client-timeout)"
+        )
+        say(
+            config,
+            f"crm-client: the suite serves the PBX API at {api.url}; point the CRM "
+            f"there (call_back, get_record). Its requests are collected {until}.",
+        )
+
+
+def say(config: pytest.Config, line: str) -> None:
+    """One line on the terminal now, in pytest's style (not under -q)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and config.get_verbosity() >= 0:
+        reporter.write_line(line)
 
 
 def _establish_crm(config: pytest.Config) -> None:
@@ -177,6 +228,73 @@ def _establish_crm(config: pytest.Config) -> None:
         name: reading.to_json(f"crm.reading.{name.replace('_', '-')}")
         for name, reading in run.controls.readings.items()
     }
+
+
+def crm_url(config: pytest.Config) -> str | None:
+    """The CRM's webhook base URL: ``--crm-url``, or the embedded reference's once it
+    listens (None when there is none)."""
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
+    if s.crm_url:
+        return s.crm_url
+    return run.crm_ready.url if run.crm_ready is not None else None
+
+
+def collect_client(config: pytest.Config, log: list[Exchange]) -> Traffic:
+    """Make the CRM send, and collect what it sent (role crm-client), once per run.
+
+    The command first (``--crm-client-cmd``, or the reference CRM's client in an
+    embedded run), with a recorded call it may fetch; then, when there is a CRM to
+    notify, the round trip. Without a command, the collection lasts
+    ``--client-timeout`` whatever else happens.
+    """
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
+    if run.traffic is not None:
+        return run.traffic
+    api = run.api
+    assert api is not None, "the PBX API is served once crm-client cases are collected"
+    started = time.monotonic()
+    command = s.crm_client_cmd
+    if command is None and s.embedded:
+        command = f"{shlex.quote(sys.executable)} -m conformance.reference.crm_client"
+    done = None
+    if command is not None:
+        recorded = unique_session("command-recorded")
+        api.pbx.adopt_call(api.client_id, recorded, finished=True, recorded=True)
+        env = crm_client.command_env(api.url, s.client_id, s.client_key, recorded)
+        done = crm_client.run_command(command, env, s.client_timeout, s.secrets)
+        time.sleep(crm_client.AFTER_EXIT_S)
+    trip = None
+    url = crm_url(config)
+    if url is not None and run.controls_error is None:
+        trip = crm_client.round_trip_sessions()
+        api.adopt(trip.recorded, trip.unready, trip.redirected)
+        crm = CrmWebhook(run.http(s), Target(url, s.client_id, s.client_key), s, log, [])
+        if run.controls is not None and run.controls.baseline is not None:
+            crm.use(run.controls.spelling, run.controls.adapt)
+        began = time.monotonic()
+        crm_client.notify_calls(crm, trip)
+        if trip.accepted:
+            api.inbox.wait(crm_client.round_trip_done(trip, api.links), s.events_timeout)
+            time.sleep(crm_client.ROUND_TRIP_GRACE_S)
+        trip.waited_s = time.monotonic() - began
+    if command is None:
+        left = started + s.client_timeout - time.monotonic()
+        if left > 0:
+            time.sleep(left)
+    run.traffic = Traffic(
+        api.url,
+        api.decoy_url,
+        api.inbox.snapshot(),
+        dict(api.links),
+        done,
+        trip,
+        waited_s=time.monotonic() - started,
+    )
+    if not run.traffic.requests:
+        say(config, f"crm-client: the CRM sent no request to {api.url} ({run.traffic.how()})")
+    return run.traffic
 
 
 def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
@@ -248,5 +366,3 @@ def target(
         yield Target(child.url, s.client_id, s.client_key, embedded=True)
     finally:
         child.stop()
-
-

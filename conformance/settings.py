@@ -23,6 +23,7 @@ from conformance import options
 from conformance.grading.baseline import Baseline, load
 from conformance.grading.verdict import Verdict
 from conformance.options import (
+    DEFAULT_CLIENT_TIMEOUT,
     DEFAULT_EVENTS_TIMEOUT,
     DEFAULT_EXAMPLES,
     DEFAULT_REPORT_DIR,
@@ -64,11 +65,22 @@ class Settings:
     baseline: Baseline | None = None
     crm_oracle: str | None = None
     no_calls: bool = False
+    #: Where the suite serves the PBX API to a CRM (role crm-client), and the CRM's command.
+    api_listen: tuple[str, int] | None = None
+    crm_client_cmd: str | None = None
+    client_timeout: float = DEFAULT_CLIENT_TIMEOUT
+    #: --api-listen or --crm-client-cmd was given: a CRM's requests are a target of this run.
+    client_given: bool = False
 
     @property
     def embedded(self) -> bool:
         """No target given: every role runs against the embedded references."""
-        return not self.crm_url and not self.pbx_url
+        return not self.crm_url and not self.pbx_url and not self.client_given
+
+    @property
+    def crm_client(self) -> bool:
+        """Whether the run judges a CRM's own requests (role crm-client)."""
+        return self.embedded or self.client_given
 
     @property
     def secrets(self) -> list[str]:
@@ -217,6 +229,33 @@ def _parties(
     return call_to, from_pin, from_sipuri, no_calls
 
 
+def _client(
+    opts: _Options, crm_url: str | None, *, has_credentials: bool
+) -> tuple[tuple[str, int] | None, str | None]:
+    """``--api-listen`` and ``--crm-client-cmd`` (role crm-client), as given."""
+    raw, name = opts.raw, opts.name
+    cmd = raw["--crm-client-cmd"]
+    if cmd is not None and not cmd.strip():
+        raise pytest.UsageError(
+            f"{name['--crm-client-cmd']}: empty; give the command, or leave the option out"
+        )
+    api_listen = _listen(name["--api-listen"], raw["--api-listen"]) if raw["--api-listen"] else None
+    if api_listen and not cmd and not has_credentials:
+        raise pytest.UsageError(
+            f"{name['--api-listen']}: the CRM sends with the credentials it was configured "
+            "with; give the same --client-id and --client-key (or VATS_CLIENT_ID and "
+            "VATS_CLIENT_KEY)"
+        )
+    if (cmd or api_listen) and crm_url and (api_listen is None or api_listen[1] == 0):
+        given = name["--crm-client-cmd"] if cmd else name["--api-listen"]
+        raise pytest.UsageError(
+            f"{name['--crm-url']} with {given}: the round trip needs the CRM to know the PBX "
+            "API's address before the run; give --api-listen HOST:PORT with a fixed port and "
+            "configure the CRM with it"
+        )
+    return api_listen, cmd.strip() if cmd else None
+
+
 def from_config(config: pytest.Config) -> Settings:
     opts = _Options(config)
     raw, name = opts.raw, opts.name
@@ -229,9 +268,12 @@ def from_config(config: pytest.Config) -> Settings:
                 f"{name[option]} needs the integration's credentials: --client-id and "
                 "--client-key (or VATS_CLIENT_ID and VATS_CLIENT_KEY)"
             )
-    embedded = not crm_url and not pbx_url
-    if embedded:
-        # The embedded references get credentials shaped like the guide's (1.4.2).
+    api_listen, cmd = _client(opts, crm_url, has_credentials=bool(client_id and client_key))
+    client_given = bool(cmd or api_listen)
+    embedded = not crm_url and not pbx_url and not client_given
+    if embedded or client_given:
+        # The embedded references, and a CRM's command (the suite is its PBX: it issues
+        # them, 3.1.1), get credentials shaped like the guide's (1.4.2).
         client_id = client_id or secrets.token_hex(16).upper()
         client_key = client_key or secrets.token_hex(16).upper()
     assert client_id is not None
@@ -297,4 +339,8 @@ def from_config(config: pytest.Config) -> Settings:
         baseline=load(raw["--baseline"], name["--baseline"]) if raw["--baseline"] else None,
         crm_oracle=crm_oracle,
         no_calls=no_calls,
+        api_listen=api_listen or (("127.0.0.1", 0) if embedded or client_given else None),
+        crm_client_cmd=cmd,
+        client_timeout=float(number("--client-timeout", DEFAULT_CLIENT_TIMEOUT, float, 1, 3600)),
+        client_given=client_given,
     )

@@ -54,6 +54,15 @@ BAD_OPTIONS = [
         "give --from-pin (or --from-sipuri) and --call-to, or --no-calls",
     ),
     ([*A_PBX, "--from-pin", "101"], "--pbx-url: placing a call rings real phones"),
+    (["--crm-client-cmd", " "], "--crm-client-cmd: empty; give the command"),
+    (["--api-listen", "8091"], "--api-listen: expected HOST:PORT"),
+    (["--api-listen", "127.0.0.1:8091"], "--api-listen: the CRM sends with the credentials"),
+    (["--client-timeout", "0"], "--client-timeout: expected a value from 1 to 3600"),
+    (
+        ["--crm-client-cmd", "true", "--crm-url", "http://127.0.0.1:8000", *A_PBX[2:]],
+        "--crm-url with --crm-client-cmd: the round trip needs the CRM to know the PBX API's "
+        "address before the run; give --api-listen HOST:PORT with a fixed port",
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,9 +154,11 @@ def test_the_presets_and_their_descriptions() -> None:
         "errors_as_200": True,
         "success_result": 0,
         "links_accept_post": True,
+        "success_message": "ok",
     }
     assert PRODUCTION.describe() == (
-        "errors as HTTP 200 with result > 0; result as a string; recording links also answer POST"
+        "errors as HTTP 200 with result > 0; result as a string; recording links also answer "
+        "POST; success message 'ok'"
     )
     assert "guide" in GUIDE.describe()
     assert (GUIDE.preset(), PRODUCTION.preset(), Style(success_result=1).preset()) == (
@@ -202,6 +205,15 @@ def test_result_as_a_string_changes_only_the_result(emulator: Emulator) -> None:
     assert (done.status, done.doc["result"], done.doc["resultMessage"]) == (200, "0", SUCCESS)
     refused = emulator.get_record("no-such-session")
     assert (refused.status, refused.doc["result"]) == (404, "31")
+
+
+def test_success_message_changes_only_successes(emulator: Emulator) -> None:
+    emulator.configure(success_message="ok")
+    done = emulator.call_back()
+    assert (done.status, done.doc["result"], done.doc["resultMessage"]) == (200, 0, "ok")
+    assert emulator.get_record(emulator.recorded_call()).doc["resultMessage"] == "ok"
+    refused = emulator.get_record("no-such-session")
+    assert refused.doc["resultMessage"] != "ok"
 
 
 def test_success_result_1_is_call_backs_only(emulator: Emulator) -> None:
@@ -414,3 +426,38 @@ def test_cli_answer_as_production() -> None:
     finally:
         child.stop()
     assert (client["answer_as"], client["style"]) == ("production", PRODUCTION.to_json())
+
+
+def test_the_recording_is_ready_while_disconnected_is_delivered() -> None:
+    """A CRM that asks get_record from inside its handler of ``disconnected`` (as
+    salesplatform-vtigercrm does) gets the link: the call has ended when the PBX says
+    so, not once the CRM has answered."""
+    pbx = Pbx(admin_token=TOKEN, scenario=Scenario(ring_ms=0, announcement_ms=0, talk_ms=0))
+    asked: list[int] = []
+
+    def crm(req: Request) -> Response:
+        note = json.loads(req.body)
+        if note.get("state") == "disconnected":
+            body = json.dumps({"session_id": note["session_id"]}).encode()
+            answer = pbx.route(request("POST", "/get_record", body))
+            asked.append(answer.status)
+        return Response(200, b"{}", [("Content-Type", "application/json")])
+
+    served = serve(crm, "127.0.0.1", 0)
+    try:
+        pbx.registry.create(
+            {
+                "client_id": CLIENT_ID,
+                "client_key": CLIENT_KEY,
+                "external_address": served.url.removeprefix("http://"),
+                "enabled": True,
+            }
+        )
+        assert pbx.route(request("POST", "/call_back", CALL_BACK)).status == 200
+        deadline = time.monotonic() + WAIT
+        while not asked and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        pbx.engine.shutdown()
+        served.stop()
+    assert asked == [200]

@@ -33,8 +33,20 @@ ALLOWED: dict[str, set[str]] = {
     # The reference systems stand apart from the suite that judges them: they
     # share only what the guide says and the serving code of their own part.
     "reference": {"version", "spec", "templating"},
+    # The PBX API the suite serves a CRM: the emulator's answers, recorded for the cases.
+    "api_server": {"spec", "transport", "sut", "reference"},
     # The top: wires everything.
-    "run": {"version", "spec", "transport", "grading", "settings", "sut", "report", "reference"},
+    "run": {
+        "version",
+        "spec",
+        "transport",
+        "grading",
+        "settings",
+        "sut",
+        "report",
+        "reference",
+        "api_server",
+    },
     "fixtures": {"spec", "transport", "grading", "settings", "sut", "run"},
     "plugin": {
         "version",

@@ -32,6 +32,7 @@ REPRODUCED = frozenset({"fail", "non-strict"})
 DIRECTION_LABELS = {"to-crm": "to the CRM", "from-crm": "from the CRM"}
 ROLE_LABELS = {
     "crm-webhook": "CRM webhook (the suite plays the PBX)",
+    "crm-client": "CRM requests (the suite plays the PBX API)",
     "pbx-api": "PBX API (the suite plays the CRM)",
     "pbx-events": "PBX notifications (the suite is the CRM's webhook)",
 }
@@ -121,6 +122,8 @@ class Exchange:
     status_class: str
     elapsed: str
     error: str
+    #: For a request the suite answered as the PBX: which reading its answer took.
+    answered_as: str
     #: The curl reproduction ("" where the case's verdict gets none).
     curl: str
 
@@ -210,6 +213,7 @@ def _exchange(
         ),
         elapsed="received" if exchange.get("received") else ms(exchange.get("elapsed_ms")),
         error=s(exchange.get("error")) if exchange.get("error") else "",
+        answered_as=s(exchange.get("answered_as")) if exchange.get("answered_as") else "",
         curl=curl.reproduce(exchange, client_id) if reproduce else "",
     )
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 REDACTED = "[REDACTED]"
 #: The roles, in the order results.json lists them.
-ROLES = ("crm-webhook", "pbx-api", "pbx-events")
+ROLES = ("crm-webhook", "crm-client", "pbx-api", "pbx-events")
 
 
 @dataclass
@@ -66,6 +66,7 @@ def traffic(run: Run) -> tuple[int, dict[str, float | int]]:
     """
     sent, answered_ms = run.client.tally() if run.client is not None else (0, [])
     received = run.listener.count if run.listener is not None else 0
+    received += run.api.inbox.count if run.api is not None else 0
     return sent + received, percentiles(answered_ms)
 
 

@@ -60,6 +60,9 @@ class Exchange:
     #: A request the suite's listener received (the PBX's), answered by the suite: no
     #: round trip was measured, so it has no ``elapsed_ms`` and no latency counts it.
     received: bool = False
+    #: For a request the suite received and answered as the PBX (role crm-client): which
+    #: of the readings the guide allows its answer took (E1, E2, errors as HTTP 200, E11).
+    answered_as: str | None = None
     #: Unique in the run: a case citing an exchange another case cites holds the same one.
     id: int = field(default_factory=lambda: next(_SERIAL), compare=False)
 
@@ -77,7 +80,8 @@ class Exchange:
             return f"no answer ({self.error})"
         body = self.response_body[:200].decode("utf-8", "replace")
         if self.received:
-            return f"received, answered HTTP {self.status} by the suite's listener"
+            given = f" ({self.answered_as})" if self.answered_as else ""
+            return f"received, answered HTTP {self.status} by the suite{given}"
         return f"HTTP {self.status} in {self.elapsed_ms:.0f} ms, body {body!r}"
 
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +105,8 @@ class Exchange:
         out: dict[str, Any] = {"id": self.id, "request": request, "response": response}
         if self.received:
             out["received"] = True
+            if self.answered_as:
+                out["answered_as"] = self.answered_as
         else:
             out["elapsed_ms"] = round(self.elapsed_ms, 3)
         if self.error:

@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from werkzeug.wrappers import Request, Response
 
 from conformance.transport import ids
 from conformance.transport.client import Exchange, Headers, first_header
+from conformance.transport.inbox import Inbox
 
 #: At most this many requests are kept; later ones are answered, counted and dropped.
 MAX_KEPT = 20_000
@@ -65,6 +65,10 @@ class Received:
     url: str = ""  # the listener's address, the path and the query; the path when unknown
     answer_headers: Headers = field(default_factory=list)
     answer_body: bytes = ANSWER
+    answered_as: str | None = None  # the suite as a PBX: which reading its answer took
+    #: Which of the suite's PBX API faces it reached (call_back, get_record, link, decoy,
+    #: other; conformance/api_server.py); "" at the listener.
+    kind: str = ""
 
     @property
     def session_id(self) -> str | None:
@@ -93,6 +97,7 @@ class Received:
             response_headers=self.answer_headers,
             response_body=self.answer_body,
             received=True,
+            answered_as=self.answered_as,
         )
 
     def show(self) -> str:
@@ -151,7 +156,6 @@ class Listener:
     """Receives notifications at ``{url}/call_events``; every other request is recorded too."""
 
     def __init__(self, host: str, port: int) -> None:
-        self._changed = threading.Condition()
         self.server = _Server(host, port, self._wake)
         self.server.expect_request(EXPECTED_PATH, method="POST").respond_with_handler(
             functools.partial(self._receive, expected=True)
@@ -159,10 +163,17 @@ class Listener:
         self.server.expect_request(re.compile(".*")).respond_with_handler(
             functools.partial(self._receive, expected=False)
         )
-        self.received: list[Received] = []
-        #: Every request that reached a handler, kept or not (results.json ``requests``).
-        self.count = 0
+        self.inbox: Inbox[Received] = Inbox(MAX_KEPT, self.check)
         self._failure: BaseException | None = None
+
+    @property
+    def received(self) -> list[Received]:
+        return self.inbox.items
+
+    @property
+    def count(self) -> int:
+        """Every request that reached a handler, kept or not (results.json ``requests``)."""
+        return self.inbox.count
 
     @property
     def url(self) -> str:
@@ -216,15 +227,11 @@ class Listener:
             answer_body=response.get_data(),
         )
         _ = item.exchange  # made now, in this thread: every reader shares this one
-        with self._changed:
-            self.count += 1
-            if len(self.received) < MAX_KEPT:
-                self.received.append(item)
+        self.inbox.add(item)
         return response
 
     def _wake(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
+        self.inbox.wake()
 
     def check(self) -> None:
         """Raise ``ListenerError`` if a handler ever failed (pytest-httpserver's ``check``).
@@ -245,20 +252,11 @@ class Listener:
             ) from failure
 
     def snapshot(self) -> list[Received]:
-        self.check()
-        with self._changed:
-            return list(self.received)
+        return self.inbox.snapshot()
 
     def wait(self, done: Callable[[list[Received]], bool], timeout: float) -> list[Received]:
         """Everything received once ``done(received)`` holds, or when ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                self.check()
-                left = deadline - time.monotonic()
-                if done(self.received) or left <= 0:
-                    return list(self.received)
-                self._changed.wait(left)
+        return self.inbox.wait(done, timeout)
 
     def of_session(self, session_id: str) -> list[Received]:
         return [r for r in self.snapshot() if r.session_id == session_id]

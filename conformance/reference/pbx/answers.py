@@ -24,6 +24,7 @@ SUCCESS = "Операция выполнена успешно"  # the guide's ow
 ResultType = Literal["number", "string"]
 RESULT_TYPES: tuple[ResultType, ...] = ("number", "string")
 SUCCESS_RESULTS = (0, 1)
+MAX_MESSAGE = 200
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,18 @@ class Style:
       выполнена успешно" (E1). Other successes are always 0.
     * ``links_accept_post``: a recording link (А.4) also answers a POST with the
       file, its body and headers ignored; otherwise only GET, a POST gets 405.
+    * ``success_message``: the ``resultMessage`` of a success: the guide's
+      "Операция выполнена успешно" (the А.3 and А.4 examples), or another text.
+      Production's is reported as ``"ok"``: salesplatform-vtigercrm's client,
+      written against it, takes a ``call_back`` whose message is anything else
+      for a failure.
     """
 
     result_type: ResultType = "number"
     errors_as_200: bool = False
     success_result: int = 0
     links_accept_post: bool = False
+    success_message: str = SUCCESS
 
     def describe(self) -> str:
         """One short line: what differs from the guide's table, or that nothing does."""
@@ -59,6 +66,8 @@ class Style:
             parts.append(f"call_back success as result {self.success_result}")
         if self.links_accept_post:
             parts.append("recording links also answer POST")
+        if self.success_message != SUCCESS:
+            parts.append(f"success message {self.success_message!r}")
         return "; ".join(parts) if parts else "as the guide's tables: 4xx refusals, result a number"
 
     def to_json(self) -> dict[str, Any]:
@@ -67,6 +76,7 @@ class Style:
             "errors_as_200": self.errors_as_200,
             "success_result": self.success_result,
             "links_accept_post": self.links_accept_post,
+            "success_message": self.success_message,
         }
 
     def preset(self) -> str | None:
@@ -110,14 +120,24 @@ class Style:
                     f"got {value!r}"
                 )
             fields["success_result"] = value
+        if "success_message" in changes:
+            text = changes["success_message"]
+            if not isinstance(text, str) or not text.strip() or len(text) > MAX_MESSAGE:
+                raise ConfigError(
+                    f"success_message: expected a text of 1 to {MAX_MESSAGE} characters "
+                    f"(the guide's: {SUCCESS!r}), got {text!r}"
+                )
+            fields["success_message"] = text
         return replace(style, **fields)
 
 
 #: The guide's tables: what the emulator does unless told otherwise.
 GUIDE = Style()
 #: What production is reported to do (NOTES.md, issue 10): ``result`` a string,
-#: refusals with HTTP 200, recording links that take a POST.
-PRODUCTION = Style(result_type="string", errors_as_200=True, links_accept_post=True)
+#: refusals with HTTP 200, recording links that take a POST, "ok" for a success.
+PRODUCTION = Style(
+    result_type="string", errors_as_200=True, links_accept_post=True, success_message="ok"
+)
 #: The emulator-wide ``result_type: "string"`` setting, as a style.
 STRING_RESULTS = Style(result_type="string")
 PRESETS: dict[str, Style] = {"guide": GUIDE, "production": PRODUCTION}
@@ -128,6 +148,7 @@ STYLE_SETTINGS = (
     "errors_as_200",
     "success_result",
     "links_accept_post",
+    "success_message",
 )
 
 
@@ -193,7 +214,8 @@ class Answer:
         made = self._json
         if made is not None and made[0] == style:
             return made[1]
-        doc = {"result": self.result_in(style), "resultMessage": self.message, **self.extra}
+        message = style.success_message if self.result == Result.OK else self.message
+        doc = {"result": self.result_in(style), "resultMessage": message, **self.extra}
         body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
         self._json = (style, body)
         return body

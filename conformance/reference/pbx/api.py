@@ -331,7 +331,7 @@ class Api:
         call = self.pbx.engine.get(session_id)
         if call is None or call.client_id != client.client_id:
             return refuse(404, Result.UNKNOWN_SESSION, f"no call with session_id {session_id!r}")
-        if not call.finished:
+        if not (call.finished or call.ended):
             return refuse(409, Result.CALL_IN_PROGRESS, "the call is in progress: no recording yet")
         if not call.recorded:
             return refuse(404, Result.NOT_RECORDED, "the call was not recorded (is_record: false)")

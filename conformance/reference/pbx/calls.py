@@ -43,6 +43,9 @@ class Call:
     finished: bool = False
     aborted: bool = False
     adopted: bool = False  # placed elsewhere, only known here (Pbx.adopt_call)
+    #: The call has ended: set as its ``disconnected`` is sent, before the CRM has it --
+    #: a CRM that asks get_record while that notification is delivered gets the recording.
+    ended: bool = False
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +166,8 @@ class CallEngine:
                     self._wait(call, steps, index, step.after_ms / 1000)
                     return
                 waited = False
+                if step.state == "disconnected":
+                    call.ended = True
                 if on_worker:
                     note = notification(step, call.type, call.session_id, call.recorded)
                     delivery = self.notifier.send(call.client_id, note)
