@@ -21,7 +21,8 @@ notifications it accepted count; refused ones leave no trace.
 
 Given a client of the PBX API (``--pbx-url``; crm_client.py), it also fetches
 the recording of every call whose ``disconnected`` it accepted with
-``is_record`` true in any reading (``true``, ``"true"``, ``1``, ``"1"``):
+``is_record`` true in any reading (``true``, ``"true"``; ``1`` and ``"1"``
+too, should its schema ever accept them):
 ``get_record`` and the link's download, on one background thread fed by a
 bounded queue (``Recordings``). The answer to the notification never waits for
 it; a full queue drops the session and counts it; each session is fetched at
@@ -120,15 +121,19 @@ class Recordings:
                 self._queue.put_nowait(session_id)
             except queue.Full:
                 self.dropped += 1
-                return
-            self._queued[session_id] = None
-            while len(self._queued) > MAX_SESSIONS:
-                self._queued.popitem(last=False)
-            if self._worker is None:
-                self._worker = threading.Thread(
-                    target=self._work, name="crm-recordings", daemon=True
-                )
-                self._worker.start()
+                dropped = self.dropped
+            else:
+                dropped = 0
+                self._queued[session_id] = None
+                while len(self._queued) > MAX_SESSIONS:
+                    self._queued.popitem(last=False)
+                if self._worker is None:
+                    self._worker = threading.Thread(
+                        target=self._work, name="crm-recordings", daemon=True
+                    )
+                    self._worker.start()
+        if dropped and self.log:
+            self.log(f"recording of {session_id}: dropped, {dropped} so far (the queue is full)")
 
     def _work(self) -> None:
         while True:
