@@ -19,27 +19,43 @@ side-effect oracle the suite's ``--crm-oracle`` asks whether a refused
 notification was processed all the same (README, "The reference CRM"). Only
 notifications it accepted count; refused ones leave no trace.
 
+Given a client of the PBX API (``--pbx-url``; crm_client.py), it also fetches
+the recording of every call whose ``disconnected`` it accepted with
+``is_record`` true in any reading (``true``, ``"true"``; ``1`` and ``"1"``
+too, should its schema ever accept them):
+``get_record`` and the link's download, on one background thread fed by a
+bounded queue (``Recordings``). The answer to the notification never waits for
+it; a full queue drops the session and counts it; each session is fetched at
+most once.
+
 Run on its own::
 
-    VATS_CLIENT_ID=... VATS_CLIENT_KEY=... vats-reference-crm --port 8080
+    VATS_CLIENT_ID=... VATS_CLIENT_KEY=... vats-reference-crm --port 8080 \\
+        [--pbx-url https://api.example/vats]
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+from conformance.reference.crm_client import CrmClient
 from conformance.reference.web import Request, Response, TooLarge
 from conformance.spec import schemas, signing
 
 MAX_BODY = 1 << 20
 MAX_SESSIONS = 10_000
+MAX_WAITING = 100  # recordings waiting to be fetched; more are dropped (and counted)
 
 
 @dataclass
@@ -57,6 +73,108 @@ class BadNotification(ValueError):
     """The body is not a ``call_events`` notification."""
 
 
+def says_recorded(value: Any) -> bool:
+    """``is_record`` true in any reading: the guide's boolean, production's ``"true"``,
+    or a 1 (number or string)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value == 1
+    return isinstance(value, str) and value.strip().lower() in ("true", "1")
+
+
+class Recordings:
+    """Fetches recordings with ``client`` on one background thread, never in a request.
+
+    ``notified`` queues a session (at most ``MAX_WAITING`` wait; beyond that the
+    session is dropped and ``dropped`` counts it) unless it was queued before;
+    the worker, started with the first, fetches them in turn. ``outcomes`` holds
+    what became of each (bounded, the oldest forgotten first).
+    """
+
+    def __init__(
+        self,
+        client: CrmClient,
+        log: Callable[[str], None] | None = None,
+        *,
+        max_waiting: int = MAX_WAITING,
+    ) -> None:
+        self.client = client
+        self.log = log
+        self.dropped = 0
+        self.outcomes: OrderedDict[str, str] = OrderedDict()
+        self._queue: queue.Queue[str | None] = queue.Queue(maxsize=max_waiting)
+        self._queued: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._worker: threading.Thread | None = None
+
+    def notified(self, doc: dict[str, Any]) -> None:
+        """A notification was accepted: queue its recording if it says there is one."""
+        if doc.get("state") != "disconnected" or not says_recorded(doc.get("is_record")):
+            return
+        session_id = str(doc["session_id"])
+        with self._lock:
+            if self._stopping or session_id in self._queued:
+                return
+            try:
+                self._queue.put_nowait(session_id)
+            except queue.Full:
+                self.dropped += 1
+                dropped = self.dropped
+            else:
+                dropped = 0
+                self._queued[session_id] = None
+                while len(self._queued) > MAX_SESSIONS:
+                    self._queued.popitem(last=False)
+                if self._worker is None:
+                    self._worker = threading.Thread(
+                        target=self._work, name="crm-recordings", daemon=True
+                    )
+                    self._worker.start()
+        if dropped and self.log:
+            self.log(f"recording of {session_id}: dropped, {dropped} so far (the queue is full)")
+
+    def _work(self) -> None:
+        while True:
+            session_id = self._queue.get()
+            try:
+                if session_id is None or self._stopping:
+                    return
+                try:
+                    outcome = self.client.fetch_recording(session_id).summary()
+                except Exception as exc:  # noqa: BLE001 - the worker outlives any one fetch
+                    outcome = f"internal error: {type(exc).__name__}"
+                with self._lock:
+                    self.outcomes[session_id] = outcome
+                    while len(self.outcomes) > MAX_SESSIONS:
+                        self.outcomes.popitem(last=False)
+                if self.log:
+                    self.log(f"recording of {session_id}: {outcome}")
+            finally:
+                self._queue.task_done()
+
+    def idle(self, timeout: float) -> bool:
+        """Wait (bounded) until nothing is queued or being fetched; whether that came."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the worker after the fetch in hand (its pauses cut short)."""
+        with self._lock:
+            self._stopping = True
+            worker = self._worker
+        self.client.close()
+        with contextlib.suppress(queue.Full):  # full: it sees ``_stopping`` at its next one
+            self._queue.put_nowait(None)
+        if worker is not None:
+            worker.join(timeout)
+
+
 class ReferenceCrm:
     """A handler (conformance/reference/web.py); each step below is one decision a
     receiver makes."""
@@ -69,6 +187,7 @@ class ReferenceCrm:
         base_path: str = "",
         log: Callable[[str], None] | None = None,
         oracle: bool = False,
+        client: CrmClient | None = None,
     ) -> None:
         self.client_id = client_id
         self._key = client_key
@@ -78,6 +197,12 @@ class ReferenceCrm:
         self.log = log
         self._lock = threading.Lock()
         self.sessions: OrderedDict[str, list[str]] = OrderedDict()
+        self.recordings = Recordings(client, log) if client is not None else None
+
+    def close(self) -> None:
+        """Stop fetching recordings (nothing else holds a thread)."""
+        if self.recordings is not None:
+            self.recordings.close()
 
     # -- the handler ----------------------------------------------------------
     def __call__(self, request: Request) -> Response:
@@ -112,7 +237,10 @@ class ReferenceCrm:
         problems = self.validate(doc)
         if problems:
             return Answer(400, "; ".join(problems[:5]))
-        return self.record(doc)
+        answer = self.record(doc)
+        if self.recordings is not None and answer.status < 300:
+            self.recordings.notified(doc)  # queued: the answer does not wait for it
+        return answer
 
     # -- the steps ----------------------------------------------------------
     def read_body(self, request: Request) -> bytes:
@@ -198,6 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(what the suite's --crm-oracle asks)",
     )
     parser.add_argument(
+        "--pbx-url",
+        help="the PBX API's base URL: fetch the recording of every recorded call notified "
+        "(get_record, then the link), with the same id and key",
+    )
+    parser.add_argument(
         "--with-parent",
         action="store_true",
         help="exit when standard input closes (how the suite ties the reference to its run)",
@@ -210,12 +343,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    if args.pbx_url is not None:
+        parts = urlsplit(args.pbx_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            parser.error(f"--pbx-url must be an http(s) URL, got {args.pbx_url!r}")
+    log = None if args.quiet else lambda line: print(line, flush=True)
     app = ReferenceCrm(
         args.client_id,
         args.client_key,
         base_path=args.base_path,
-        log=None if args.quiet else lambda line: print(line, flush=True),
+        log=log,
         oracle=args.oracle,
+        client=CrmClient(args.pbx_url, args.client_id, args.client_key) if args.pbx_url else None,
     )
     try:  # its steps never wait: every request is answered in the event loop
         served = serve(app, args.host, args.port, offload=no_request)
@@ -229,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     cli.serve_until_stopped(served, with_parent=args.with_parent)
     served.stop()
+    app.close()
     return 0
 
 
