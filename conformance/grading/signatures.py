@@ -142,12 +142,13 @@ def _order_guess(order: str) -> Guess:
     """``key-body`` -> ``sha256(key + {part})``: the client id left out, the rest reordered."""
     parts = order.split("-")
     missing = [_LEFT_OUT[p] for p in ("id", "key") if p not in parts]
-    faults = [" and ".join(missing) + (" both" if len(missing) == 2 else "") + " left out"]
-    if not missing:
-        swapped = parts == ["key", "body", "id"]
-        faults = ["the client id and the key swapped" if swapped else "the parts in another order"]
-    elif parts != [p for p in ("id", "body", "key") if p in parts]:
-        faults.append("the parts in another order")
+    if parts == ["key", "body", "id"]:
+        faults = ["the client id and the key swapped"]
+    else:
+        both = " both" if len(missing) == 2 else ""
+        faults = [f"{' and '.join(missing)}{both} left out"] if missing else []
+        if parts != [p for p in ("id", "body", "key") if p in parts]:
+            faults.append("the parts in another order")
     formula = f"sha256({' + '.join(_NAMES[p] for p in parts)})"
     return Guess(formula, _FORMULA, "; ".join(faults))
 
