@@ -32,9 +32,14 @@ class Signature(str):
         return made
 
 
+def signs_query(method: str, body: bytes) -> bool:
+    """Whether a request signs its raw query string rather than its body: a bodiless GET (D21)."""
+    return not body and method.upper() == "GET"
+
+
 def signed_data(method: str, url: str, body: bytes) -> bytes:
     """What ``X-Client-Sign`` covers: the body, or a bodiless GET's raw query string (D21)."""
-    if not body and method.upper() == "GET":
+    if signs_query(method, body):
         return urlsplit(url).query.encode("utf-8")
     return body
 
