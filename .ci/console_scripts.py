@@ -3,7 +3,8 @@
 Run with the Python of the venv the wheel was installed in, from a folder outside
 the checkout: ``vats-reference-crm`` must accept the guide's ``call_events``
 example and ``vats-reference-pbx`` the guide's ``call_back`` example, both
-correctly signed -- which needs the schemas and fixtures the wheel carries.
+correctly signed -- which needs the schemas and fixtures the wheel carries -- and
+``vats-reference-crm-client`` must place a call_back with that emulator.
 Every wait is bounded; the key is generated here and never printed.
 """
 
@@ -57,7 +58,19 @@ def signed_post(url: str, body: bytes) -> httpx.Response:
     return httpx.post(url, content=body, headers=headers, timeout=10)
 
 
-def check(name: str, args: list[str], method: str, example: str) -> None:
+def crm_client(base: str) -> None:
+    """``vats-reference-crm-client`` places a call_back at ``base`` (a running emulator)."""
+    script = Path(sys.executable).with_name("vats-reference-crm-client")
+    env = {**os.environ, "VATS_API_URL": base, "VATS_CLIENT_ID": CLIENT_ID, "VATS_CLIENT_KEY": KEY}
+    done = subprocess.run(  # noqa: S603 - the installed script, our own environment
+        [str(script)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    print(f"vats-reference-crm-client: exit {done.returncode}: {done.stdout.strip()}")
+    if done.returncode != 0 or "/call_back -> 200" not in done.stdout:
+        raise SystemExit(f"vats-reference-crm-client: expected call_back -> 200\n{done.stderr}")
+
+
+def check(name: str, args: list[str], method: str, example: str, *, client: bool = False) -> None:
     script = Path(sys.executable).with_name(name)
     env = {**os.environ, "VATS_CLIENT_KEY": KEY}
     command = [str(script), "--host", "127.0.0.1", "--port", "0", "--client-id", CLIENT_ID]
@@ -76,6 +89,8 @@ def check(name: str, args: list[str], method: str, example: str) -> None:
                 raise SystemExit(f"{name}: expected 200 for the guide's own example")
             if method == "call_back" and str(json.loads(answer.text).get("result")) != "0":
                 raise SystemExit(f"{name}: expected result 0 for the guide's own example")
+            if client:
+                crm_client(base)
         finally:
             process.terminate()
             try:
@@ -94,6 +109,7 @@ def main() -> None:
         ["--quiet", "--external-address", "http://127.0.0.1:9"],
         "call_back",
         "call_back.request",
+        client=True,
     )
 
 

@@ -155,9 +155,10 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
             if s.embedded
             else f"whatever arrives within {s.client_timeout:g} s"
         )
+        host, port = s.api_listen
         lines.append(
-            f"crm-client: the PBX API served on {s.api_listen[0]}:{s.api_listen[1]}, "
-            f"requests from {sender}"
+            f"crm-client: the PBX API served on {host}:{port}"
+            f"{' (a free port)' if port == 0 else ''}, requests from {sender}"
         )
     return lines
 

@@ -8,6 +8,7 @@ before the first case; ``target`` hands a role its system under test.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 import time
@@ -189,9 +190,14 @@ def _launch_api(config: pytest.Config) -> None:
 
 
 def say(config: pytest.Config, line: str) -> None:
-    """One line on the terminal now, in pytest's style (not under -q)."""
+    """One line on the terminal now, in pytest's style: something the user must act on
+    or know (where to point the CRM), so said under -q too (not under -qq)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and config.get_verbosity() >= 0:
+    if reporter is None or config.get_verbosity() < -1:
+        return
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.ensure_newline()
         reporter.write_line(line)
 
 

@@ -180,6 +180,11 @@ def test_broken_client_is_graded(name: str, runs: Background) -> None:
     )
     if verdict == "fail":
         assert run.returncode == 1, explain(run, {case_id})
+    # One fault, one finding: no other case blames it (a content bug is not a signature's).
+    blamed = {
+        c.split("[")[0] for v in ("fail", "non-strict", "error") for c in run.with_verdict(v)
+    }
+    assert blamed == {case_id}, explain(run, blamed - {case_id})
 
 
 @pytest.mark.parametrize("name", sorted(DIFFERENT))

@@ -69,7 +69,8 @@ def test_p_conformance_collects_the_package_cases(tmp_path: Path) -> None:
     quiet = _pytest(project, "-p", "conformance", "--collect-only", "-q")
     ids = [line for line in quiet.stdout.splitlines() if "::" in line]
     assert len(ids) > 200, quiet.stdout[-2000:]
-    assert all(i.startswith(("crm_webhook/", "pbx_api/", "pbx_events/")) for i in ids), ids[:3]
+    roles = ("crm_client/", "crm_webhook/", "pbx_api/", "pbx_events/")
+    assert all(i.startswith(roles) for i in ids), ids[:3]
 
 
 def test_p_conformance_says_when_the_project_hides_the_cases(tmp_path: Path) -> None:

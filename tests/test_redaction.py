@@ -51,7 +51,8 @@ def test_embedded_run_never_prints_the_key(tmp_path: Path) -> None:
         env={"VATS_CLIENT_KEY": key, "VATS_PBX_ADMIN_TOKEN": token},
     )
     assert run.returncode == 0, run.stdout[-2000:]
-    assert {c["role"] for c in run.results["cases"]} == {"crm-webhook", "pbx-api", "pbx-events"}
+    roles = {c["role"] for c in run.results["cases"]}
+    assert roles == {"crm-webhook", "crm-client", "pbx-api", "pbx-events"}
     assert {"index.html", "junit.xml", "results.json"} <= {
         p.name for p in (tmp_path / "report").iterdir()
     }

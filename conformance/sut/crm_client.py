@@ -66,8 +66,11 @@ class Command:
         if self.error:
             return f"the command could not be started: {self.error}"
         if self.returncode is None:
-            return f"the command was stopped after {self.duration_s:.0f} s (--client-timeout)"
-        return f"the command exited with status {self.returncode} after {self.duration_s:.1f} s"
+            said = f"the command was stopped after {self.duration_s:.0f} s (--client-timeout)"
+        else:
+            said = f"the command exited with status {self.returncode} after {self.duration_s:.1f} s"
+        last = self.output.strip().splitlines()[-1:] if self.output.strip() else []
+        return said + (f"; its output ends {last[0][-200:]!r}" if last else "")
 
 
 @dataclass
