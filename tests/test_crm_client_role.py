@@ -4,10 +4,12 @@ command that never ends, a command that fails, and the command's environment."""
 from __future__ import annotations
 
 import shlex
+import socket
 import sys
 from pathlib import Path
 
-from tests.support import CLIENT_ID, CLIENT_KEY, run_suite
+from conformance.reference.crm import ReferenceCrm
+from tests.support import CLIENT_ID, CLIENT_KEY, run_suite, serving
 
 ROLE = ("conformance/roles/crm_client",)
 CREDENTIALS = ("--client-id", CLIENT_ID, "--client-key", CLIENT_KEY)
@@ -91,3 +93,37 @@ def test_the_command_is_given_the_api_and_the_credentials(tmp_path: Path) -> Non
     assert verdicts["client.link.once"] == "pass", verdicts
     detail = {c["id"]: c["detail"] for c in run.results["cases"]}["client.call-back.body"]
     assert "no call_back" in detail
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_a_crm_that_does_not_fetch_recordings_is_info(tmp_path: Path) -> None:
+    """The round trip against a receiver without a client side: nothing is asked, which
+    the guide does not require (info), and the wait ends at --events-timeout."""
+    port = _free_port()
+    with serving(ReferenceCrm(CLIENT_ID, CLIENT_KEY)) as url:
+        run = run_suite(
+            [
+                "--crm-url",
+                url,
+                "--api-listen",
+                f"127.0.0.1:{port}",
+                "--crm-client-cmd",
+                _python("pass"),
+                "--events-timeout",
+                "1",
+                *CREDENTIALS,
+            ],
+            tmp_path / "report",
+            paths=ROLE,
+        )
+    assert run.returncode == 0, run.stdout[-3000:]
+    verdicts = run.verdicts()
+    assert verdicts["client.roundtrip.get-record"] == "info", verdicts
+    assert verdicts["client.roundtrip.download"] == "skip", verdicts
+    assert "fail" not in verdicts.values(), verdicts

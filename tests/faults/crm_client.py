@@ -37,6 +37,7 @@ from conformance.spec import signing
 USER_SIPURI = "test_user@cloudpbx.rt.ru"
 #: An id that is not the client's: the guide's, last digit changed.
 OTHER_ID = "000003C405E6525C64C184258C44EC98"
+FORM = "application/x-www-form-urlencoded"
 
 # -- the signature (1.4.1, 1.4.2) ------------------------------------------------
 
@@ -106,6 +107,13 @@ class NoContentType(CrmClient):
 
     def headers(self, signature: str, body: bytes) -> dict[str, str]:
         return {signing.CLIENT_ID_HEADER: self.client_id, signing.SIGN_HEADER: signature}
+
+
+class FormLabel(CrmClient):
+    """Labels its JSON bodies application/x-www-form-urlencoded (curl's and PHP's default)."""
+
+    def headers(self, signature: str, body: bytes) -> dict[str, str]:
+        return {**super().headers(signature, body), "Content-Type": FORM}
 
 
 class AnotherClientId(CrmClient):
@@ -222,6 +230,7 @@ BROKEN: dict[str, tuple[type[CrmClient], str, str]] = {
     "get-record-by-get-unsigned": (GetRecordByGetUnsigned, "client.signature", "fail"),
     "cp1251-body": (Cp1251Body, "client.json", "fail"),
     "no-content-type": (NoContentType, "client.content-type", "fail"),
+    "form-label": (FormLabel, "client.content-type", "non-strict"),
     "another-client-id": (AnotherClientId, "client.identity", "fail"),
     "no-client-id": (NoClientId, "client.identity", "fail"),
     "call-back-by-get": (CallBackByGet, "client.method", "fail"),

@@ -705,6 +705,15 @@ class UppercaseSignature(Relay):
         return path, _set(headers, signing.SIGN_HEADER, sign), body
 
 
+class UnlabelledNotifications(Relay):
+    """Sends notifications without a Content-Type."""
+
+    def rewrite(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[str, dict[str, str], bytes]:
+        return path, _set(headers, "Content-Type", None), body
+
+
 class TextPlainNotifications(Relay):
     """Labels notifications Content-Type text/plain."""
 
@@ -867,6 +876,9 @@ FAULTS: dict[str, Entry] = {
     ),
     "wrong-path": _entry(WrongPath, "fail", {"events.path"}, paths=(EVENTS,)),
     "no-client-id-header": _entry(NoClientIdHeader, "fail", {"events.headers"}, paths=(EVENTS,)),
+    "unlabelled-notifications": _entry(
+        UnlabelledNotifications, "fail", {"events.headers"}, paths=(EVENTS,)
+    ),
     "signed-reencoded": _entry(SignedReencoded, "fail", {"events.signature"}, paths=(EVENTS,)),
 }
 

@@ -18,7 +18,7 @@ from conformance.transport.listener import Listener
     section="1.4.1",
     title="Notifications carry X-Client-ID and X-Client-Sign",
     requirement="Every notification carries the client's X-Client-ID and an X-Client-Sign; "
-    "its body is labelled application/json (another label is non-strict).",
+    "its body is labelled application/json (1.4.1; none is a fail, another label non-strict).",
 )
 def test_headers(
     placed_calls: list[PlacedCall],
@@ -33,6 +33,10 @@ def test_headers(
             raise fail(f"X-Client-ID: {vats_settings.client_id}", f"{cid!r} in {where(call, n)}")
         if not n.header(signing.SIGN_HEADER):
             raise fail("an X-Client-Sign header", f"none in {where(call, n)}")
+        if n.header("Content-Type") is None:
+            raise fail(
+                "Content-Type: application/json (1.4.1)", f"no Content-Type in {where(call, n)}"
+            )
         media = (n.header("Content-Type") or "").split(";")[0].strip().lower()
         if media != "application/json" and label is None:
             label = f"Content-Type {n.header('Content-Type')!r} in {where(call, n)}"
