@@ -20,11 +20,12 @@ import threading
 import time
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 from conformance.reference.pbx import PRODUCTION, Pbx, Style
-from conformance.reference.server import Served, no_request, serve
+from conformance.reference.server import MAX_BODY, Served, no_request, serve
 from conformance.reference.web import Request, Response
-from conformance.sut.crm_client import Link, session_of
+from conformance.sut.crm_client import MAX_READ, Link, session_of
 from conformance.transport.inbox import Inbox
 from conformance.transport.listener import Received
 
@@ -40,6 +41,7 @@ ROTATION = (
 #: Links answer a POST too, as production is reported to (the case grades it).
 LINK_STYLE = ROTATION[0]
 METHODS = ("call_back", "get_record")
+assert MAX_BODY == MAX_READ, "the cases say how much of a body the server reads"
 DECOY_BODY = b"RIFF"  # not a recording: whoever followed the redirect gets four bytes
 
 
@@ -147,7 +149,7 @@ class ApiServer:
             self._counts[kind] += 1
             link = self.links.get(token)
         if link is not None and link.redirected:
-            response = Response(302, b"", [("Location", f"{self.decoy_url}{request.path}")])
+            response = Response(302, b"", [("Location", self._decoy_for(request))])
         else:
             style = ROTATION[n % len(ROTATION)] if kind in METHODS else LINK_STYLE
             try:
@@ -159,6 +161,17 @@ class ApiServer:
             self._issued(request, response)
         self._record(request, response, kind, self.url)
         return response
+
+    def _decoy_for(self, request: Request) -> str:
+        """The decoy's address as the CRM reaches this server (its ``Host``, the decoy's
+        port): another origin, reachable wherever the API is."""
+        parts = urlsplit(request.base_url)
+        decoy = urlsplit(self.decoy_url)
+        host = parts.hostname
+        if not host or decoy.port is None:
+            return f"{self.decoy_url}{request.path}"
+        shown = f"[{host}]" if ":" in host else host
+        return f"{decoy.scheme}://{shown}:{decoy.port}{request.path}"
 
     def decoy(self, request: Request) -> Response:
         """Another origin: records whoever followed the redirect there."""
@@ -192,7 +205,7 @@ class ApiServer:
 
 def _received(request: Request, response: Response | None, kind: str, base: str) -> Received:
     doc: Any = None
-    if request.body:
+    if request.body and request.complete:
         try:
             doc = json.loads(request.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
@@ -207,6 +220,7 @@ def _received(request: Request, response: Response | None, kind: str, base: str)
         doc=doc,
         url=base + request.target,
         kind=kind,
+        complete=request.complete,
     )
     if response is not None:
         item.status = response.status

@@ -9,7 +9,10 @@ import pytest
 
 from conformance.api_server import answered_as, kind_of
 from conformance.grading import client as judge
+from conformance.grading.verdict import Finding, Verdict
 from conformance.reference.web import Response
+from conformance.roles.crm_client.test_a4_links import test_link_once as link_once
+from conformance.sut.crm_client import Link, Traffic
 from conformance.transport.listener import Received
 
 
@@ -40,18 +43,33 @@ def request(
     )
 
 
-def refused_get(at: float, session: str = "s1") -> Received:
-    return request(at=at, doc={"session_id": session}, status=409, result=32)
+def refused_get(at: float, session: str = "s1", **extra: object) -> Received:
+    return request(at=at, doc={"session_id": session, **extra}, status=409, result=32)
 
 
-def test_a_storm_is_five_identical_requests_within_five_seconds_after_a_refusal() -> None:
-    storm = [refused_get(i * 0.1) for i in range(5)]
+def test_a_storm_is_five_tries_without_a_pause_after_a_refusal() -> None:
+    storm = [refused_get(i * 0.1) for i in range(6)]
     assert judge.storms(storm) == [storm]
+    assert judge.storms(storm[:5]) == []  # four tries again: not yet
 
 
-def test_retries_with_a_pause_are_no_storm() -> None:
-    assert judge.storms([refused_get(t) for t in (0.0, 2.0, 4.0, 6.0, 8.0)]) == []
-    assert judge.storms([refused_get(i * 0.1) for i in range(4)]) == []
+def test_retries_with_a_pause_or_a_backoff_are_no_storm() -> None:
+    assert judge.storms([refused_get(t) for t in (0.0, 2.0, 4.0, 6.0, 8.0, 10.0)]) == []
+    # capped exponential backoff: the gaps reach a second
+    backoff = (0.0, 0.3, 0.9, 2.1, 4.5, 9.3, 14.3)
+    assert judge.storms([refused_get(t) for t in backoff]) == []
+    # polling a recording that is not ready, once a second
+    assert judge.storms([refused_get(float(t)) for t in range(20)]) == []
+
+
+def test_a_storm_after_a_pause_is_still_a_storm() -> None:
+    tries = [refused_get(0.0), *(refused_get(5.0 + i * 0.05) for i in range(6))]
+    assert judge.storms(tries) == [tries[1:]]
+
+
+def test_a_nonce_does_not_make_a_retry_another_request() -> None:
+    storm = [refused_get(i * 0.01, nonce=i) for i in range(10)]
+    assert judge.storms(storm) == [storm[:6]]
 
 
 def test_requests_without_a_refusal_are_no_storm() -> None:
@@ -141,3 +159,39 @@ def test_kind_of(path: str, kind: str) -> None:
 )
 def test_answered_as(kind: str, status: int, body: dict[str, object], said: str) -> None:
     assert said in answered_as(kind, Response(status, json.dumps(body).encode()))
+
+
+def _link_traffic(fetched_after: float, *, fetches: int = 1) -> Traffic:
+    link = Link("tok", "s1", issued_at=1000.0, ttl=300.0)
+    downloads = [
+        Received(
+            at=1000.0 + fetched_after + i,
+            method="GET",
+            path="/records/tok",
+            headers=[],
+            body=b"",
+            remote="127.0.0.1",
+            status=200 if i == 0 else 410,
+            url="http://127.0.0.1:1/records/tok",
+            kind="link",
+        )
+        for i in range(fetches)
+    ]
+    return Traffic("http://127.0.0.1:1", "http://127.0.0.1:2", downloads, {"tok": link})
+
+
+def test_a_link_fetched_once_in_time_passes() -> None:
+    link_once(_link_traffic(1.0), [])
+
+
+def test_a_link_fetched_after_its_lifetime_is_non_strict() -> None:
+    with pytest.raises(Finding) as found:
+        link_once(_link_traffic(301.0), [])
+    assert found.value.verdict is Verdict.NON_STRICT
+    assert "after its lifetime" in str(found.value)
+
+
+def test_a_link_fetched_again_after_delivery_fails() -> None:
+    with pytest.raises(Finding) as found:
+        link_once(_link_traffic(1.0, fetches=2), [])
+    assert found.value.verdict is Verdict.FAIL

@@ -461,3 +461,29 @@ def test_the_recording_is_ready_while_disconnected_is_delivered() -> None:
         pbx.engine.shutdown()
         served.stop()
     assert asked == [200]
+
+
+@pytest.mark.parametrize(
+    "signed",
+    [
+        b"session_id=recorded-call",
+        b'{"session_id": "recorded-call"}',
+        b'{"session_id":"recorded-call"}',
+    ],
+)
+def test_a_get_record_by_get_is_signed_over_its_query_or_its_json(
+    emulator: Emulator, signed: bytes
+) -> None:
+    """E5: a GET has no JSON body; its raw query (D21) or its parameters as JSON are both
+    "client_id + json + key" readings, and each binds the session. Nothing else is."""
+    emulator.recorded_call()
+    headers = {signing.SIGN_HEADER: signing.sign(CLIENT_ID, signed, CLIENT_KEY)}
+    asked = emulator.ask(request("GET", "/get_record?session_id=recorded-call", headers=headers))
+    assert asked.status == 200, asked.body
+
+
+def test_a_get_record_by_get_signed_over_nothing_is_refused(emulator: Emulator) -> None:
+    emulator.recorded_call()
+    headers = {signing.SIGN_HEADER: signing.sign(CLIENT_ID, b"", CLIENT_KEY)}
+    asked = emulator.ask(request("GET", "/get_record?session_id=recorded-call", headers=headers))
+    assert (asked.status, asked.doc["result"]) == (403, 14)

@@ -14,10 +14,13 @@ from conformance.spec import schemas
 from conformance.spec.schemas import Profile
 from conformance.transport.listener import Received
 
-#: A storm: this many identical requests within ``STORM_WINDOW_S`` seconds, after one
-#: of them was refused (D43; 3.1.3 allows 100 requests an hour).
-STORM_COUNT = 5
-STORM_WINDOW_S = 5.0
+#: A storm: after a refusal, the same request sent again ``STORM_RETRIES`` or more times
+#: in a row, each less than ``STORM_GAP_S`` after the one before: no pause, no backoff
+#: (D46; 3.1.3 counts every request against the method's limit).
+STORM_RETRIES = 5
+STORM_GAP_S = 1.0
+#: What makes two requests of a method the same request: the fields of Tables А.3/А.4.
+FIELDS = {"call_back": ("request_number", "from_sipuri", "from_pin"), "get_record": ("session_id",)}
 
 
 def media_type(request: Received) -> str | None:
@@ -54,20 +57,23 @@ def parameters(request: Received) -> dict[str, Any] | None:
 
 
 def identical(request: Received) -> str:
-    """What makes two requests the same request: method, path and the value they carry
-    (re-encoded bodies of one value are one request)."""
+    """What makes two requests the same request: method, path and the Table А.3/А.4
+    fields they carry (a re-encoding of one value, or another extra field such as a
+    nonce, is the same request)."""
     params = parameters(request)
-    value = (
-        json.dumps(params, sort_keys=True, ensure_ascii=False)
-        if params is not None
-        else request.body.decode("latin-1")
-    )
+    if params is None:
+        value = request.body.decode("latin-1")
+    else:
+        fields = FIELDS.get(request.kind)
+        asked = {k: params.get(k) for k in fields} if fields else params
+        value = json.dumps(asked, sort_keys=True, ensure_ascii=False, default=repr)
     return f"{request.method} {request.path} {value}"
 
 
 def storms(requests: Sequence[Received]) -> list[list[Received]]:
-    """Each refused request the CRM then sent again ``STORM_COUNT`` or more times within
-    ``STORM_WINDOW_S`` seconds (counting from the first refusal): those requests."""
+    """Each refused request the CRM then sent again ``STORM_RETRIES`` or more times in a
+    row, each try less than ``STORM_GAP_S`` after the one before: the refusal and those
+    tries. A retry after a pause, or a backoff that reaches the gap, starts no storm."""
     groups: dict[str, list[Received]] = defaultdict(list)
     for request in sorted(requests, key=lambda r: r.at):
         groups[identical(request)].append(request)
@@ -76,11 +82,12 @@ def storms(requests: Sequence[Received]) -> list[list[Received]]:
         first = next((i for i, r in enumerate(same) if refused(r)), None)
         if first is None:
             continue
-        after = same[first:]
-        for i, start in enumerate(after):
-            burst = [r for r in after[i:] if r.at - start.at <= STORM_WINDOW_S]
-            if len(burst) >= STORM_COUNT:
-                found.append(after)
+        start = first
+        for j in range(first + 1, len(same)):
+            if same[j].at - same[j - 1].at >= STORM_GAP_S:
+                start = j  # a pause: what follows is a new run of tries
+            elif j - start >= STORM_RETRIES:
+                found.append(same[start : j + 1])
                 break
     return found
 

@@ -63,6 +63,9 @@ class SignatureCheck:
 
     status: Status
     explanation: str
+    #: For a bodiless GET signed over the JSON of its parameters ("json-params": E5's
+    #: other reading of "client_id + json + key") or over nothing ("empty"); else "".
+    reading: str = ""
 
 
 UPPERCASE = (
@@ -99,7 +102,7 @@ def check_signature(  # noqa: PLR0917 -- the signature the issue 10 contract fix
     part = "query string" if signing.signs_query(method, body) else "body"
     for digest, guess in guesses(client_id, key, method, url, body, algorithm=algorithm):
         if digest == wanted:
-            return SignatureCheck("wrong", guess.explain(part, upper=got != wanted))
+            return SignatureCheck("wrong", guess.explain(part, upper=got != wanted), guess.reading)
     return SignatureCheck("wrong", "")
 
 
@@ -115,6 +118,7 @@ class Guess:
     fix: str
     cause: str = ""
     reencoded: tuple[bytes, bytes] | None = None
+    reading: str = ""  # SignatureCheck.reading
 
     def explain(self, part: str, *, upper: bool = False) -> str:
         cause = self.cause if self.reencoded is None else _how_spelled(*self.reencoded)
@@ -300,7 +304,11 @@ def _query_guesses(url: str) -> Iterator[tuple[bytes, Guess]]:
     for style in ENCODINGS:
         yield (
             render(params, style),
-            Guess("the JSON of the query parameters, not the raw query string", _QUERY),
+            Guess(
+                "the JSON of the query parameters, not the raw query string",
+                _QUERY,
+                reading="json-params",
+            ),
         )
     others = (
         (f"{parts.path}?{parts.query}", "the path and the query string"),
@@ -310,4 +318,8 @@ def _query_guesses(url: str) -> Iterator[tuple[bytes, Guess]]:
         ("", "an empty string"),
     )
     for text, what in others:
-        yield text.encode("utf-8"), Guess(f"{what}, not the raw query string", _QUERY)
+        reading = "empty" if not text else ""
+        yield (
+            text.encode("utf-8"),
+            Guess(f"{what}, not the raw query string", _QUERY, reading=reading),
+        )

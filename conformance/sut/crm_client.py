@@ -31,6 +31,8 @@ from conformance.transport.listener import Received
 #: The user and the number the CRM's command may call (the emulator's user 101, 1.4.2).
 FROM_PIN = "101"
 CALL_TO = "+74951234567"
+#: How much of a request's body the suite's PBX API reads (the server's bound).
+MAX_READ = 1 << 20
 #: The tail of the command's output kept for the report (characters).
 OUTPUT_KEPT = 4000
 #: After the command exits, requests it left in flight still count for this long.
@@ -61,6 +63,7 @@ class Command:
     output: str = ""  # the tail of stdout and stderr, secrets redacted
     duration_s: float = 0.0
     error: str | None = None  # it could not be started
+    left_running: bool = False  # it exited leaving processes behind (they were stopped)
 
     def describe(self) -> str:
         if self.error:
@@ -69,6 +72,8 @@ class Command:
             said = f"the command was stopped after {self.duration_s:.0f} s (--client-timeout)"
         else:
             said = f"the command exited with status {self.returncode} after {self.duration_s:.1f} s"
+            if self.left_running:
+                said += " (what it left running in the background was stopped)"
         last = self.output.strip().splitlines()[-1:] if self.output.strip() else []
         return said + (f"; its output ends {last[0][-200:]!r}" if last else "")
 
@@ -200,6 +205,10 @@ def run_command(command: str, env: dict[str, str], timeout: float, secrets: list
         done.returncode = child.wait(timeout)
     except subprocess.TimeoutExpired:
         _stop(child)
+    else:
+        # What it left running in the background (``sender &``) would go on sending
+        # into the round trip and past the run: its process group is stopped too.
+        done.left_running = _stop_group(child)
     reader.join(KILL_GRACE_S)
     done.duration_s = time.monotonic() - started
     text = b"".join(tail)[-OUTPUT_KEPT:].decode("utf-8", "replace")
@@ -207,6 +216,26 @@ def run_command(command: str, env: dict[str, str], timeout: float, secrets: list
         text = text.replace(secret, "[REDACTED]") if secret else text
     done.output = text
     return done
+
+
+def _stop_group(child: subprocess.Popen[bytes]) -> bool:
+    """Stop what is left of the command's process group; whether anything was."""
+    if sys.platform == "win32":
+        return False
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+    except OSError:  # no such group: nothing was left
+        return False
+    deadline = time.monotonic() + KILL_GRACE_S
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(child.pid, 0)
+        except OSError:
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(OSError):
+        os.killpg(child.pid, signal.SIGKILL)
+    return True
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:

@@ -69,6 +69,8 @@ class Received:
     #: Which of the suite's PBX API faces it reached (call_back, get_record, link, decoy,
     #: other; conformance/api_server.py); "" at the listener.
     kind: str = ""
+    #: Whether ``body`` is the whole body: a larger one is kept clipped (or not at all).
+    complete: bool = True
 
     @property
     def session_id(self) -> str | None:

@@ -298,6 +298,33 @@ class GetRecordByGet(CrmClient):
         return "GET" if api_method == "get_record" else "POST"
 
 
+class GetRecordByGetSignedAsJson(GetRecordByGet):
+    """Asks get_record by GET, signed over its parameters as JSON (E5's other reading)."""
+
+    def signed_data(self, method: str, url: httpx.URL, body: bytes) -> bytes:
+        if method == "GET" and not body:
+            params = dict(url.params)
+            return json.dumps(params, ensure_ascii=False).encode("utf-8")
+        return super().signed_data(method, url, body)
+
+
+class GetRecordByGetSignedOverNothing(GetRecordByGet):
+    """Asks get_record by GET, signed over an empty string: the session is not signed."""
+
+    def signed_data(self, method: str, url: httpx.URL, body: bytes) -> bytes:
+        if method == "GET" and not body:
+            return b""
+        return super().signed_data(method, url, body)
+
+
+#: Broken too, built on a correct client above (one step more).
+BROKEN["get-record-by-get-signed-over-nothing"] = (
+    GetRecordByGetSignedOverNothing,
+    "client.signature",
+    "non-strict",
+)
+
+
 class RetriesEveryRefusal(CrmClient):
     """Asks any refused get_record again, twice, 2 s apart (not only a "later" refusal)."""
 
@@ -318,6 +345,7 @@ DIFFERENT: dict[str, type[CrmClient]] = {
     "sip-uri-with-scheme": SipUriWithScheme,
     "sip-uri-without-scheme": SipUriWithoutScheme,
     "get-record-by-get": GetRecordByGet,
+    "get-record-by-get-signed-as-json": GetRecordByGetSignedAsJson,
     "retries-every-refusal": RetriesEveryRefusal,
     "lowercase-header-names": LowercaseHeaderNames,
 }

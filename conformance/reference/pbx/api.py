@@ -65,6 +65,17 @@ def plainly_valid(doc: dict[str, Any]) -> bool:
     return isinstance(pin, str) and bool(pin_re.search(pin))
 
 
+def _json_spellings(params: dict[str, str]) -> list[bytes]:
+    """A GET's parameters as JSON, as common encoders write it (E5's other reading of
+    "client_id + json + key"): spaced or compact, escaped or not. Each binds every
+    parameter, as the raw query does."""
+    return [
+        json.dumps(params, separators=separators, ensure_ascii=ascii_only).encode("utf-8")
+        for separators in ((", ", ": "), (",", ":"))
+        for ascii_only in (False, True)
+    ]
+
+
 class Api:
     """``call_back`` and ``get_record`` of one emulator; see the module docstring."""
 
@@ -188,10 +199,13 @@ class Api:
     def signature(
         self, client: Client, request: Request, signed: bytes, what: str
     ) -> Answer | None:
-        # Always the key of the client named by X-Client-ID, over the raw bytes (1.4.2).
-        if not signing.verify(
-            client.client_id, signed, client.key, request.headers.get(signing.SIGN_HEADER)
-        ):
+        # Always the key of the client named by X-Client-ID, over the raw bytes (1.4.2);
+        # a bodiless GET over its raw query (D21) or the JSON of its parameters (E5).
+        received = request.headers.get(signing.SIGN_HEADER)
+        candidates = [signed]
+        if request.method == "GET" and not request.body:
+            candidates += _json_spellings(request.args())
+        if not any(signing.verify(client.client_id, c, client.key, received) for c in candidates):
             return refuse(
                 403,
                 Result.BAD_SIGNATURE,

@@ -28,15 +28,23 @@ def sent(traffic: Traffic, wire_log: list[Exchange], *kinds: str) -> list[Receiv
     found = traffic.of_kind(*kinds)
     if not found:
         pytest.skip(f"the CRM sent no {' or '.join(kinds)} request ({traffic.how()})")
-    cite(wire_log, found[:CITED])
+    cite(wire_log, found)
     return found
 
 
 def cite(wire_log: list[Exchange], requests: list[Received]) -> None:
-    """Add the requests' exchanges to the case's wire log, each once."""
-    for r in requests:
-        if not any(ex is r.exchange for ex in wire_log):
+    """Add the first ``CITED`` of the requests' exchanges to the case's wire log, each once
+    (a CRM that sends thousands must not make every case list them all)."""
+    present = {id(ex) for ex in wire_log}
+    for r in requests[:CITED]:
+        if id(r.exchange) not in present:
+            present.add(id(r.exchange))
             wire_log.append(r.exchange)
+
+
+def evidence(requests: list[Received]) -> list[Exchange]:
+    """The exchanges a finding rests on: the first ``CITED`` of the requests it blames."""
+    return [r.exchange for r in requests[:CITED]]
 
 
 def where(r: Received) -> str:
@@ -46,7 +54,7 @@ def where(r: Received) -> str:
 
 
 def listed(blamed: list[Received], wire_log: list[Exchange], limit: int = 3) -> str:
-    """The blamed requests, cited, and named (the first ``limit``)."""
+    """The blamed requests, cited, and named (the first ``limit``, and how many more)."""
     cite(wire_log, blamed)
     more = f" and {len(blamed) - limit} more" if len(blamed) > limit else ""
     return "; ".join(where(r) for r in blamed[:limit]) + more

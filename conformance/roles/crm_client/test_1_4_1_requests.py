@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from conformance.grading import client as judge
 from conformance.grading.verdict import fail, info, non_strict
-from conformance.roles.crm_client._common import METHODS, client_case, listed, sent
+from conformance.roles.crm_client._common import METHODS, client_case, evidence, listed, sent
 from conformance.settings import Settings
 from conformance.spec import signing
-from conformance.sut.crm_client import Traffic
+from conformance.sut.crm_client import MAX_READ, Traffic
 from conformance.transport.client import Exchange
+from conformance.transport.listener import Received
 
 
 @client_case(
@@ -18,12 +19,13 @@ from conformance.transport.client import Exchange
     section="1.3",
     title="Requests go to the API's methods",
     requirement="Every request goes to {API address}/call_back, {API address}/get_record "
-    "(the method's name after the address) or to a recording link the PBX gave.",
+    "(the method's name after the address) or to a recording link the PBX gave (a bare "
+    "GET elsewhere without the integration's headers is not attributable: info).",
 )
 def test_path(client_traffic: Traffic, wire_log: list[Exchange]) -> None:
     every = sent(client_traffic, wire_log, *METHODS, "link", "other")
     api = client_traffic.api_url
-    unknown = [r for r in every if r.kind == "other"]
+    unknown = [r for r in every if r.kind == "other" and _meant_for_the_api(r)]
     unknown += [
         r
         for r in every
@@ -33,15 +35,30 @@ def test_path(client_traffic: Traffic, wire_log: list[Exchange]) -> None:
         raise fail(
             f"{api}/call_back, {api}/get_record, or a link a get_record answered",
             listed(unknown, wire_log),
-            *(r.exchange for r in unknown),
+            *evidence(unknown),
         )
     slashed = [r for r in every if r.kind in METHODS and r.path != f"/{r.kind}"]
     if slashed:
         raise non_strict(
             "the method's name after the API address, as 1.3 and figure 2 write it",
             listed(slashed, wire_log),
-            *(r.exchange for r in slashed),
+            *evidence(slashed),
         )
+    stray = [r for r in every if r.kind == "other"]
+    if stray:
+        raise info(
+            "requests to the API's methods",
+            f"requests without X-Client-ID or X-Client-Sign elsewhere, not attributable to "
+            f"the CRM (a browser, a health check): {listed(stray, wire_log)}",
+        )
+
+
+def _meant_for_the_api(r: Received) -> bool:
+    """A request that carries the integration's headers, a body, or a method other than
+    GET/HEAD: the CRM's, meant for the API. A bare GET elsewhere (a browser, a probe) may
+    be anyone's."""
+    headers = r.header(signing.CLIENT_ID_HEADER) or r.header(signing.SIGN_HEADER)
+    return bool(headers or r.body) or r.method not in ("GET", "HEAD")
 
 
 @client_case(
@@ -64,14 +81,14 @@ def test_method(client_traffic: Traffic, wire_log: list[Exchange]) -> None:
         raise fail(
             "call_back by POST, get_record by POST or GET, a link by GET",
             listed(wrong, wire_log),
-            *(r.exchange for r in wrong),
+            *evidence(wrong),
         )
     posted = [r for r in every if r.kind == "link" and r.method == "POST"]
     if posted:
         raise non_strict(
             "a recording link fetched with GET (a link is a resource to download, А.4)",
             listed(posted, wire_log),
-            *(r.exchange for r in posted),
+            *evidence(posted),
         )
     by_get = [r for r in every if r.kind == "get_record" and r.method == "GET"]
     if by_get:
@@ -98,7 +115,7 @@ def test_identity(
         raise fail(
             f"X-Client-ID: {vats_settings.client_id}",
             f"{', '.join(got)} on {listed(wrong, wire_log)}",
-            *(r.exchange for r in wrong),
+            *evidence(wrong),
         )
 
 
@@ -118,13 +135,13 @@ def test_content_type(client_traffic: Traffic, wire_log: list[Exchange]) -> None
         raise fail(
             expected,
             f"no Content-Type on {listed(unlabelled, wire_log)}",
-            *(r.exchange for r in unlabelled),
+            *evidence(unlabelled),
         )
     other = [r for r in posted if judge.media_type(r) != "application/json"]
     if other:
         got = sorted({repr(r.header("Content-Type")) for r in other})
         raise non_strict(
-            expected, f"{', '.join(got)} on {listed(other, wire_log)}", *(r.exchange for r in other)
+            expected, f"{', '.join(got)} on {listed(other, wire_log)}", *evidence(other)
         )
 
 
@@ -137,6 +154,8 @@ def test_content_type(client_traffic: Traffic, wire_log: list[Exchange]) -> None
 def test_json(client_traffic: Traffic, wire_log: list[Exchange]) -> None:
     every = sent(client_traffic, wire_log, *METHODS)
     posted = [r for r in every if r.method == "POST" or r.body]
+    unread = [r for r in posted if not r.complete]
+    posted = [r for r in posted if r.complete]
     wrong = [r for r in posted if not isinstance(r.doc, dict)]
     if wrong:
         why = []
@@ -150,5 +169,11 @@ def test_json(client_traffic: Traffic, wire_log: list[Exchange]) -> None:
         raise fail(
             "a UTF-8 JSON object",
             f"{', '.join(sorted(set(why)))}: {listed(wrong, wire_log)}",
-            *(r.exchange for r in wrong),
+            *evidence(wrong),
+        )
+    if unread:
+        raise non_strict(
+            f"a body the PBX API reads whole (it reads {MAX_READ >> 20} MiB)",
+            f"larger, not read and not judged: {listed(unread, wire_log)}",
+            *evidence(unread),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conformance.grading import client as judge
 from conformance.grading.verdict import fail
-from conformance.roles.crm_client._common import client_case, listed, sent
+from conformance.roles.crm_client._common import client_case, evidence, listed, sent
 from conformance.settings import Settings
 from conformance.sut.crm_client import Traffic
 from conformance.transport.client import Exchange
@@ -33,7 +33,7 @@ def test_call_back_parameters(
         raise fail(
             "Table А.3's parameters",
             f"{'; '.join(causes[:3])} -- in {listed(blamed, wire_log)}",
-            *(r.exchange for r in blamed),
+            *evidence(blamed),
         )
 
 
@@ -58,5 +58,5 @@ def test_get_record_parameters(client_traffic: Traffic, wire_log: list[Exchange]
         raise fail(
             "session_id, a non-empty string (Table А.4)",
             f"{'; '.join(sorted({why for _, why in wrong}))} -- in {listed(blamed, wire_log)}",
-            *(r.exchange for r in blamed),
+            *evidence(blamed),
         )

@@ -8,7 +8,7 @@ import pytest
 
 from conformance.grading import client as judge
 from conformance.grading.verdict import fail, non_strict
-from conformance.roles.crm_client._common import METHODS, cite, client_case, listed, sent
+from conformance.roles.crm_client._common import METHODS, cite, client_case, evidence, listed, sent
 from conformance.spec import signing
 from conformance.sut.crm_client import Traffic
 from conformance.transport.client import Exchange
@@ -41,13 +41,13 @@ def test_link_once(client_traffic: Traffic, wire_log: list[Exchange]) -> None:
         raise fail(
             "one download of a single-use link (А.4)",
             f"downloaded again after it was delivered: {listed(again, wire_log)}",
-            *(r.exchange for r in again),
+            *evidence(again),
         )
     if late:
         raise non_strict(
             "a temporary link fetched before it expires (А.4: «временная ссылка»)",
             f"first fetched after its lifetime: {listed(late, wire_log)}",
-            *(r.exchange for r in late),
+            *evidence(late),
         )
 
 
@@ -64,8 +64,8 @@ def test_link_redirect(client_traffic: Traffic, wire_log: list[Exchange]) -> Non
     offered = [r for r in client_traffic.of_kind("link") if r.path.rsplit("/", 1)[-1] in redirected]
     if not offered:
         pytest.skip(
-            "the CRM fetched no link whose download redirects (the round trip's "
-            "redirected call), so no redirect was offered"
+            "the CRM fetched no link whose download redirects: only the round trip (with "
+            "--crm-url) offers one, and the CRM asked for no link of its redirected call"
         )
     cite(wire_log, offered)
     followed = client_traffic.of_kind("decoy")
@@ -82,13 +82,13 @@ def test_link_redirect(client_traffic: Traffic, wire_log: list[Exchange]) -> Non
             f"no request to {client_traffic.decoy_url}, the origin the PBX's 302 named, "
             "carrying the client's credentials or a body",
             listed(leaked, wire_log),
-            *(r.exchange for r in leaked),
+            *evidence(leaked),
         )
     if followed:
         raise non_strict(
             f"the link's download not followed off the PBX's origin to {client_traffic.decoy_url}",
             f"followed with a plain GET: {listed(followed, wire_log)}",
-            *(r.exchange for r in followed),
+            *evidence(followed),
         )
 
 
@@ -96,8 +96,9 @@ def test_link_redirect(client_traffic: Traffic, wire_log: list[Exchange]) -> Non
     "client.retry",
     section="3.1.3",
     title="A refused request is not retried in a storm",
-    requirement=f"After a refusal the same request is not sent {judge.STORM_COUNT} or more "
-    f"times within {judge.STORM_WINDOW_S:g} s (each counts against the limit, 3.1.3).",
+    requirement=f"After a refusal the same request is not sent again {judge.STORM_RETRIES} or "
+    f"more times in a row, each less than {judge.STORM_GAP_S:g} s after the one before (every "
+    "try counts against the method's limit, 3.1.3; a pause or a backoff is fine).",
 )
 def test_retry(client_traffic: Traffic, wire_log: list[Exchange]) -> None:
     every = sent(client_traffic, wire_log, *METHODS)
@@ -110,9 +111,9 @@ def test_retry(client_traffic: Traffic, wire_log: list[Exchange]) -> None:
     if found:
         storm = found[0]
         raise fail(
-            f"fewer than {judge.STORM_COUNT} tries of a refused request within "
-            f"{judge.STORM_WINDOW_S:g} s",
-            f"{len(storm)} tries in {storm[-1].at - storm[0].at:.1f} s after HTTP "
+            f"a pause before trying a refused request again (fewer than {judge.STORM_RETRIES} "
+            f"tries each within {judge.STORM_GAP_S:g} s of the last)",
+            f"{len(storm) - 1} tries in {storm[-1].at - storm[0].at:.1f} s after HTTP "
             f"{storm[0].status}: {listed(storm, wire_log, 1)}",
-            *(r.exchange for r in storm),
+            *evidence(storm),
         )

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from conformance.grading.verdict import info, non_strict
-from conformance.roles.crm_client._common import METHODS, cite, client_case, sent
+from conformance.roles.crm_client._common import METHODS, cite, client_case, evidence, sent
 from conformance.settings import Settings
 from conformance.sut.crm_client import RoundTrip, Traffic, session_of
 from conformance.transport.client import Exchange
@@ -85,7 +85,7 @@ def test_round_trip_download(client_traffic: Traffic, wire_log: list[Exchange]) 
         raise non_strict(
             "the link downloaded while it is valid",
             f"not downloaded within {trip.waited_s:.0f} s of the notification",
-            *(r.exchange for r in asked),
+            *evidence(asked),
         )
 
 
