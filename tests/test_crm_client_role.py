@@ -3,7 +3,9 @@ command that never ends, a command that fails, and the command's environment."""
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -126,4 +128,39 @@ def test_a_crm_that_does_not_fetch_recordings_is_info(tmp_path: Path) -> None:
     verdicts = run.verdicts()
     assert verdicts["client.roundtrip.get-record"] == "info", verdicts
     assert verdicts["client.roundtrip.download"] == "skip", verdicts
+    assert "fail" not in verdicts.values(), verdicts
+
+
+def test_what_the_command_leaves_running_is_stopped(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    command = f"sleep 300 & echo $! > {shlex.quote(str(pidfile))}"
+    run = run_suite(["--crm-client-cmd", command], tmp_path / "report", paths=ROLE)
+    assert run.returncode == 0, run.stdout[-3000:]
+    pid = int(pidfile.read_text())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the command's background child outlived the run")
+    detail = {c["id"]: c["detail"] for c in run.results["cases"]}["client.path"]
+    assert "left running in the background was stopped" in detail
+
+
+def test_a_body_too_large_to_read_is_not_judged_as_content(tmp_path: Path) -> None:
+    """A body past the server's bound is never read: no signature or JSON verdict may
+    rest on the part of it that was not (non-strict, not a fail)."""
+    code = (
+        "import os, httpx; e = os.environ; "
+        "body = b'{\"request_number\": \"+74951234567\", \"from_pin\": \"101\", \"x\": \"' "
+        "+ b'a' * (2 << 20) + b'\"}'; "
+        "httpx.post(e['VATS_API_URL'] + '/call_back', content=body, timeout=10, "
+        "headers={'X-Client-ID': e['VATS_CLIENT_ID'], 'X-Client-Sign': '0' * 64, "
+        "'Content-Type': 'application/json'})"
+    )
+    run = run_suite(["--crm-client-cmd", _python(code)], tmp_path / "report", paths=ROLE)
+    verdicts = run.verdicts()
+    assert verdicts["client.json"] == "non-strict", verdicts
+    assert verdicts["client.signature"] == "skip", verdicts
     assert "fail" not in verdicts.values(), verdicts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conformance.grading.signatures import check_signature
 from conformance.grading.verdict import fail, info, non_strict
 from conformance.roles.crm_client._common import METHODS, client_case, evidence, listed, sent
@@ -25,7 +27,10 @@ def test_signature(
 ) -> None:
     wrong: list[tuple[Received, str]] = []
     found: dict[str, list[Received]] = {"unbound": [], "upper": [], "reading": []}
-    for r in sent(client_traffic, wire_log, *METHODS):
+    requests = sent(client_traffic, wire_log, *METHODS)
+    if not any(r.complete for r in requests):
+        pytest.skip("no request's body was read whole, so no signature can be checked")
+    for r in requests:
         judged = _judge(r, vats_settings)
         if judged is None:
             continue
