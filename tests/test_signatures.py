@@ -304,7 +304,10 @@ def test_a_get_with_a_body_signs_the_body() -> None:
 )
 def test_what_a_get_signed_instead_of_its_query_string(signed: bytes, what: str) -> None:
     got = sha(CID.encode(), signed, KEY.encode())
-    assert get(got) == SignatureCheck("wrong", f"Signed {what}, not the raw query string. {QUERY}")
+    reading = {"the JSON of the query parameters": "json-params", "an empty string": "empty"}
+    assert get(got) == SignatureCheck(
+        "wrong", f"Signed {what}, not the raw query string. {QUERY}", reading.get(what, "")
+    )
 
 
 def test_a_get_in_another_order_names_the_query_string() -> None:
