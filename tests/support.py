@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,34 @@ def _spelled(app: Handler) -> Iterator[str]:
 
 def crm_args(url: str, *extra: str) -> list[str]:
     return ["--crm-url", url, "--client-id", CLIENT_ID, "--client-key", CLIENT_KEY, *FAST, *extra]
+
+
+def free_port() -> int:
+    """A loopback port free now (a target that must know its PBX API's port beforehand)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def client_args(port: int, command: str, *extra: str) -> list[str]:
+    """The crm-client role on ``127.0.0.1:port`` with ``command`` as the CRM's, the
+    test credentials, and waits short enough for a self-test."""
+    return [
+        "--api-listen",
+        f"127.0.0.1:{port}",
+        "--crm-client-cmd",
+        command,
+        "--client-id",
+        CLIENT_ID,
+        "--client-key",
+        CLIENT_KEY,
+        "--events-timeout",
+        "10",
+        "--client-timeout",
+        "30",
+        *extra,
+    ]
 
 
 def oracle(url: str) -> tuple[str, str]:

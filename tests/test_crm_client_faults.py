@@ -18,7 +18,6 @@ Marked ``crm_client_role`` (``-m crm_client_role`` runs this module alone,
 from __future__ import annotations
 
 import shlex
-import socket
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -29,7 +28,16 @@ from conformance.reference.crm import ReferenceCrm
 from conformance.reference.crm_client import CrmClient
 from tests.faults.crm_client import BROKEN, CLIENTS, DIFFERENT
 from tests.faults.crm_client import main as fault_main
-from tests.support import CLIENT_ID, CLIENT_KEY, Background, SuiteRun, run_suite, serving
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_KEY,
+    Background,
+    SuiteRun,
+    client_args,
+    free_port,
+    run_suite,
+    serving,
+)
 from tests.test_crm_faults import explain
 
 if TYPE_CHECKING:
@@ -70,13 +78,6 @@ RUNS: dict[str, str] = {
 }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _run(name: str, report_dir: Path) -> SuiteRun:
     """The role against the client ``name``: as the command, and as the receiver's client."""
     client = RUNS[name]
@@ -89,24 +90,7 @@ def _run(name: str, report_dir: Path) -> SuiteRun:
     try:
         with serving(receiver) as url:
             return run_suite(
-                [
-                    "--crm-url",
-                    url,
-                    "--api-listen",
-                    f"127.0.0.1:{port}",
-                    "--crm-client-cmd",
-                    command,
-                    "--client-id",
-                    CLIENT_ID,
-                    "--client-key",
-                    CLIENT_KEY,
-                    "--events-timeout",
-                    "10",
-                    "--client-timeout",
-                    "30",
-                ],
-                report_dir,
-                paths=ROLE_PATHS,
+                ["--crm-url", url, *client_args(port, command)], report_dir, paths=ROLE_PATHS
             )
     finally:
         receiver.close()

@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import sys
 from pathlib import Path
 
 from conformance.reference.crm import ReferenceCrm
-from tests.support import CLIENT_ID, CLIENT_KEY, run_suite, serving
+from tests.support import CLIENT_ID, CLIENT_KEY, free_port, run_suite, serving
 
 ROLE = ("conformance/roles/crm_client",)
 CREDENTIALS = ("--client-id", CLIENT_ID, "--client-key", CLIENT_KEY)
@@ -97,17 +96,10 @@ def test_the_command_is_given_the_api_and_the_credentials(tmp_path: Path) -> Non
     assert "no call_back" in detail
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_a_crm_that_does_not_fetch_recordings_is_info(tmp_path: Path) -> None:
     """The round trip against a receiver without a client side: nothing is asked, which
     the guide does not require (info), and the wait ends at --events-timeout."""
-    port = _free_port()
+    port = free_port()
     with serving(ReferenceCrm(CLIENT_ID, CLIENT_KEY)) as url:
         run = run_suite(
             [

@@ -16,7 +16,6 @@ user's runs have too -- without it each child compiles the suite anew.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from tests.support import (
     CLIENT_KEY,
     Background,
     SuiteRun,
+    free_port,
     pbx_args,
     run_suite,
     serving,
@@ -59,14 +59,6 @@ CLIENT: dict[str, Any] = {
 #: The control: the reference itself, every role, destructive cases too.
 REFERENCE = Entry(Pbx, {}, paths=("conformance",), options=DESTRUCTIVE)
 ENTRIES: dict[str, Entry] = {**FAULTS, **SOFT_FAULTS, **DIFFERENT, "reference": REFERENCE}
-
-
-def free_port() -> int:
-    """A loopback port free right now (the suite's listener binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

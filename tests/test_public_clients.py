@@ -48,8 +48,17 @@ from tests.faults.public_clients import (
     main,
     receiver,
 )
-from tests.support import CLIENT_ID, CLIENT_KEY, Background, SuiteRun, run_suite, serving
-from tests.test_crm_client_faults import ROLE_PATHS, free_port
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_KEY,
+    Background,
+    SuiteRun,
+    client_args,
+    free_port,
+    run_suite,
+    serving,
+)
+from tests.test_crm_client_faults import ROLE_PATHS
 from tests.test_crm_faults import explain
 
 if TYPE_CHECKING:
@@ -228,20 +237,7 @@ def _run(name: str, report_dir: Path) -> SuiteRun:
     recordings when notified) as the client of the receiver the round trip notifies."""
     port = free_port()
     command = f"{shlex.quote(sys.executable)} -m tests.faults.public_clients {name}"
-    args = [
-        "--api-listen",
-        f"127.0.0.1:{port}",
-        "--crm-client-cmd",
-        command,
-        "--client-id",
-        CLIENT_ID,
-        "--client-key",
-        CLIENT_KEY,
-        "--events-timeout",
-        "10",
-        "--client-timeout",
-        "30",
-    ]
+    args = client_args(port, command)
     if name not in RECEIVES:
         return run_suite(args, report_dir, paths=ROLE_PATHS)
     crm = receiver(name, f"http://127.0.0.1:{port}", CLIENT_ID, CLIENT_KEY)
