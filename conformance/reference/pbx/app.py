@@ -4,7 +4,8 @@
 
 * ``POST {api}/call_back``, ``POST|GET {api}/get_record`` -- Appendix А (``api.Api``);
 * ``GET {api}/records/<token>`` -- a recording's single-use link (А.4);
-* ``/admin/...`` -- the admin API (``admin.Admin``), token required.
+* ``/admin/...`` -- the admin API (``admin.Admin``), token required;
+* ``/console/...`` -- the web console (``console.Console``), a client of the admin API.
 
 How an answer is written (``answers.Style``) is the client's: the one
 ``X-Client-ID`` names, or for a recording link the one it was issued to; a
@@ -33,6 +34,7 @@ from conformance.reference.pbx.admin import Admin
 from conformance.reference.pbx.answers import GUIDE, STRING_RESULTS, Answer, Result, Style, refuse
 from conformance.reference.pbx.api import Api
 from conformance.reference.pbx.calls import CallEngine
+from conformance.reference.pbx.console import Console
 from conformance.reference.pbx.delivery import Notifier
 from conformance.reference.pbx.log import RequestLog
 from conformance.reference.pbx.plans import Scenario
@@ -91,6 +93,7 @@ class Pbx:
         self._identity_lock = threading.Lock()
         self.api = Api(self)
         self.admin = Admin(self)
+        self.console = Console(self)
 
     def identity(self) -> tls.Identity:
         """The emulator's certificate, made on first use."""
@@ -116,6 +119,8 @@ class Pbx:
             return Response(
                 reply.status, reply.body(), [("Content-Type", reply.content_type), *reply.headers]
             )
+        if path == "/console" or path.startswith("/console/"):
+            return self.console.handle(request)
         method = path.strip("/")
         answer: Answer
         if path.startswith("/records/") and path.count("/") == 2:
@@ -155,9 +160,13 @@ class Pbx:
     @staticmethod
     def may_wait(request: Request) -> bool:
         """Whether a request may wait on something (the admin API's test notification
-        waits for the external system): those are answered on a thread, every other
-        request -- the guide's methods, which never wait -- in the event loop."""
-        return request.path == "/admin" or request.path.startswith("/admin/")
+        waits for the external system, and the console sends it through the admin API):
+        those are answered on a thread, every other request -- the guide's methods,
+        which never wait -- in the event loop."""
+        return any(
+            request.path == prefix or request.path.startswith(prefix + "/")
+            for prefix in ("/admin", "/console")
+        )
 
     def start(self, host: str = "127.0.0.1", port: int = 0, https_port: int = 0) -> Listening:
         """Listen on ``host:port`` (HTTP) and ``host:https_port`` (HTTPS); return at once.
