@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token_note = "" if args.admin_token else f"; admin token {pbx.admin_token}"
     print(
         f"{PROG}: listening on {pbx.http_url} (https: {pbx.https_url}; "
-        f"admin: {pbx.http_url}/admin{token_note})",
+        f"admin: {pbx.http_url}/admin; console: {pbx.http_url}/console{token_note})",
         flush=True,
     )
     if not args.quiet:
