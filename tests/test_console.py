@@ -223,3 +223,27 @@ def test_logout_ends_the_session(emulator: Pbx) -> None:
     with closing(http):
         assert http.post("/console/logout", data={"csrf": csrf}).status_code == 303
         assert http.get("/console/settings").headers["location"] == "/console/login"
+
+
+def test_the_certificate_upload_and_download(emulator: Pbx) -> None:
+    http, csrf = _login(emulator)
+    pem = emulator.identity().certificate_pem
+    with closing(http):
+        downloaded = http.get("/console/certificate")
+        assert downloaded.status_code == 200
+        assert downloaded.text == pem
+        sent = http.post(
+            "/console/settings/certificate",
+            data={"csrf": csrf, "client": CLIENT},
+            files={"certificate": ("crm.pem", pem.encode(), "application/x-pem-file")},
+        )
+        assert sent.status_code == 303
+        assert _admin(emulator, f"/clients/{CLIENT}").json()["external_certificate"] is True
+        page = http.get(sent.headers["location"])
+        assert "Сертификат загружен." in page.text
+        too_large = http.post(
+            "/console/settings/certificate",
+            data={"csrf": csrf, "client": CLIENT},
+            files={"certificate": ("big.pem", b"x" * (65 * 1024))},
+        )
+        assert too_large.status_code == 413
