@@ -408,6 +408,7 @@ def test_hostile_answers_stay_inert(emulator: Emulator, driver: WebDriver) -> No
 
     driver.get(f"{emulator.url}/console/debug?client={CLIENT_ID}")
     no_alert(driver)
+    assert not [p for p in HOSTILE if p in driver.page_source]  # never as markup
     rows = log_rows(driver)
     assert len(rows) == 2
     links = [str(r.find_element(By.CSS_SELECTOR, ".log-open").get_attribute("href")) for r in rows]
