@@ -318,11 +318,15 @@ class Console:
         direction = args.get("direction", "all")
         direction = direction if direction in dict(LOG_DIRECTIONS) else "all"
         entries = self._doc("GET", base + "/log", method=method, direction=direction)["entries"]
+        client = self._doc("GET", base)
         return self.page(
             "debug",
             **common,
             page="debug",
-            c=self._doc("GET", base),
+            c=client,
+            # 3.2.1: «Адрес для отправки» is the API's address for debugging (the same
+            # server here), in the scheme the client's SSL switch asks for.
+            api_test=self.pbx.https_url if client.get("ssl") else self.pbx.http_url,
             states=TEST_STATES,
             test_result=flash.get("test_result"),
             entries=list(reversed(entries)),
