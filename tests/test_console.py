@@ -253,7 +253,7 @@ def test_the_debug_address_is_the_apis(emulator: Pbx) -> None:
     """3.2.1: «Адрес для отправки» is the Integration API's address for debugging (where
     the CRM sends its test requests), not the external system's."""
     http, _ = _login(emulator)
-    with http:
-        page = http.get("/console/debug", params={"client": CLIENT}).text
+    page = http.get("/console/debug", params={"client": CLIENT}).text
+    http.close()
     shown = re.search(r'id="test-address">([^<]*)<', page)
     assert shown and shown[1] == emulator.http_url, page
