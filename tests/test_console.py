@@ -257,3 +257,18 @@ def test_the_debug_address_is_the_apis(emulator: Pbx) -> None:
     http.close()
     shown = re.search(r'id="test-address">([^<]*)<', page)
     assert shown and shown[1] == emulator.http_url, page
+
+
+def test_a_form_without_a_client_or_with_odd_digits_is_a_plain_refusal(emulator: Pbx) -> None:
+    """No admin API path leaks into a page, and a digit outside 0-9 is no number."""
+    http, csrf = _login(emulator)
+    clientless = http.post("/console/debug/test", data={"csrf": csrf})
+    assert clientless.status_code == 400, clientless.text
+    assert "/admin" not in clientless.text
+    assert "Content-Security-Policy" in clientless.headers
+    odd = http.post("/console/emulator/scenario", data={"csrf": csrf, "ring_ms": "²"})
+    assert odd.status_code == 303
+    page = http.get("/console/emulator").text
+    http.close()
+    assert "invalid literal" not in page
+    assert "whole milliseconds" in page

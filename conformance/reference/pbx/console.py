@@ -77,8 +77,11 @@ LOG_DIRECTIONS = (
 )
 #: 3.1.3: the statistics' periods, in seconds. The emulator keeps a day of statistics
 #: (state.STATS_KEEP), so a week shows that day.
-PERIODS = (("hour", "Час", 3600), ("day", "Сутки", 86400), ("week", "Неделя", 86400))
+#: The periods statistics are shown over: the emulator keeps one day of them (3.1.3).
+PERIODS = (("hour", "Час", 3600), ("day", "Сутки", 86400))
 MASKED_KEY = "••••••••"
+#: The forms that act on no client.
+CLIENTLESS = ("/logout", "/emulator/clients/create", "/emulator/scenario")
 
 
 def csp() -> str:
@@ -171,6 +174,14 @@ class Console:
 
     # -- entry ----------------------------------------------------------------
     def handle(self, request: Request) -> Response:
+        """Answer one console request; whatever goes wrong is a 500 with the console's own
+        headers (its CSP among them), never the emulator's bare last-resort answer."""
+        try:
+            return self._handle(request)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence answers
+            return _plain(500, f"internal error: {type(exc).__name__}")
+
+    def _handle(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
         sub = path[len(PREFIX) :]
         if sub == "/login":
@@ -355,6 +366,8 @@ class Console:
         cid = form.get("client") if isinstance(form.get("client"), str) else None
         base = f"/clients/{quote(cid or '', safe='')}"
         text = {k: v for k, v in form.items() if isinstance(v, str)}
+        if not cid and sub not in CLIENTLESS:
+            return _plain(400, "no client chosen: pick one under «Клиент» and send the form again")
         back = "settings"
         reply: Reply | None = None
         match sub:
@@ -444,7 +457,7 @@ def _scenario_changes(text: dict[str, str]) -> dict[str, Any]:
     for name in ("ring_ms", "announcement_ms", "talk_ms"):
         value = text.get(name, "").strip()
         if value:
-            if not value.isdigit():
+            if not re.fullmatch(r"[0-9]{1,9}", value):
                 raise ValueError(f"{name}: expected whole milliseconds")
             changes[name] = int(value)
     for name in ("call_back_outcome", "hangup_by"):
