@@ -256,7 +256,8 @@ def test_the_debug_address_is_the_apis(emulator: Pbx) -> None:
     page = http.get("/console/debug", params={"client": CLIENT}).text
     http.close()
     shown = re.search(r'id="test-address">([^<]*)<', page)
-    assert shown and shown[1] == emulator.http_url, page
+    assert shown, page
+    assert shown[1] == emulator.http_url
 
 
 def test_a_form_without_a_client_or_with_odd_digits_is_a_plain_refusal(emulator: Pbx) -> None:
