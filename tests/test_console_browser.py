@@ -1,3 +1,4 @@
+# Over 400 lines: Appendix В.1 step by step, the XSS and CSRF tests, and their browser fixtures.
 """The emulator's web console (issue 11) in a real browser: Debian's headless Chromium,
 driven by Selenium, as tests/test_report_browser.py drives the report.
 

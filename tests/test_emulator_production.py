@@ -1,3 +1,4 @@
+# Over 400 lines: one test per answer reading, per admin setting and per way of adopting a call.
 """The emulator's answer styles (answers.Style): the guide's tables, what production is
 reported to answer, and each field alone; per client (admin API, CLI), per request
 (``Pbx.route``), in the log; calls placed elsewhere (``Pbx.adopt_call``); and the

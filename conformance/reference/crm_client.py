@@ -1,3 +1,4 @@
+# Over 400 lines: one method per step a client takes (a broken client replaces one), its CLI.
 """Reference CRM, client side: ``call_back`` (Table А.3), ``get_record`` (Table А.4)
 and the download of a recording, as a correct external system sends them.
 

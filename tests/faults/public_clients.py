@@ -1,3 +1,4 @@
+# Over 400 lines: three models, each what one public client sends and how it reads the answers.
 """Models of three public CRM clients of the VATS Integration API: each sends what that
 client sends, byte for byte where it matters, and reads the answers the way it does.
 
