@@ -19,15 +19,15 @@ import json
 import threading
 import time
 from collections import Counter
-from typing import Any
 from urllib.parse import urlsplit
 
+from conformance.grading import client as judge
 from conformance.reference.pbx import PRODUCTION, Pbx, Style
 from conformance.reference.server import MAX_BODY, Served, no_request, serve
 from conformance.reference.web import Request, Response
 from conformance.sut.crm_client import MAX_READ, Link, session_of
 from conformance.transport.inbox import Inbox
-from conformance.transport.listener import Received
+from conformance.transport.listener import Received, parse_json
 
 #: At most this many requests are kept; later ones are answered, counted and dropped.
 MAX_KEPT = 20_000
@@ -55,33 +55,30 @@ def kind_of(path: str) -> str:
     return "other"
 
 
-def answered_as(kind: str, response: Response) -> str:
-    """What the answer said, in the terms of the readings (results.json, the report)."""
-    if kind == "link":
-        if response.status in (301, 302, 303, 307, 308):
+def answered_as(request: Received) -> str:
+    """What the suite's answer to ``request`` said, in the terms of the readings
+    (results.json, the report); success and refusal as the cases read them."""
+    status = request.status
+    if request.kind == "link":
+        if status in (301, 302, 303, 307, 308):
             return "a redirect to another origin (the decoy)"
-        return "the recording" if response.status == 200 else f"a refusal, HTTP {response.status}"
-    try:
-        doc = json.loads(response.body)
-    except ValueError:
-        return f"HTTP {response.status}, not JSON"
-    result = doc.get("result") if isinstance(doc, dict) else None
-    shown = json.dumps(result, ensure_ascii=False)
+        return "the recording" if status == 200 else f"a refusal, HTTP {status}"
+    if not isinstance(parse_json(request.answer_body), dict):
+        return f"HTTP {status}, not JSON"
+    result = judge.result_of(request)
     tags = []
     if isinstance(result, str):
         tags.append("result as a string, E2")
-    # Success is 0; a call_back's 1 is success as the guide's example writes it (E1):
-    # the emulator has no refusal 1 for a method it serves.
-    success = str(result) == "0" or (kind == "call_back" and str(result) == "1")
-    if not success:
+    if judge.refused(request):
         tags.append(
             "an error as HTTP 200 with result > 0, as production"
-            if response.status == 200
-            else f"an error as HTTP {response.status}"
+            if status == 200
+            else f"an error as HTTP {status}"
         )
     elif str(result) == "1":
         tags.append("success as the guide's example writes it, E1")
-    return f"HTTP {response.status}, result {shown}" + (f" ({'; '.join(tags)})" if tags else "")
+    shown = json.dumps(result, ensure_ascii=False)
+    return f"HTTP {status}, result {shown}" + (f" ({'; '.join(tags)})" if tags else "")
 
 
 class ApiServer:
@@ -157,9 +154,10 @@ class ApiServer:
             except Exception as exc:  # noqa: BLE001 - recorded as answered, never a traceback
                 body = json.dumps({"error": f"internal error: {type(exc).__name__}"}).encode()
                 response = Response(500, body, [("Content-Type", "application/json")])
+        item = _received(request, response, kind, self.url)
         if kind == "get_record":
-            self._issued(request, response)
-        self._record(request, response, kind, self.url)
+            self._issued(item)
+        self.inbox.add(item)
         return response
 
     def _decoy_for(self, request: Request) -> str:
@@ -176,40 +174,29 @@ class ApiServer:
     def decoy(self, request: Request) -> Response:
         """Another origin: records whoever followed the redirect there."""
         response = Response(200, DECOY_BODY, [("Content-Type", "audio/wav")])
-        self._record(request, response, "decoy", self.decoy_url)
+        self.inbox.add(_received(request, response, "decoy", self.decoy_url))
         return response
 
-    def _issued(self, request: Request, response: Response) -> None:
+    def _issued(self, asked: Received) -> None:
         """Remember the link a successful get_record gave, and for which call."""
-        try:
-            doc = json.loads(response.body)
-        except ValueError:
-            return
+        doc = parse_json(asked.answer_body)
         url = doc.get("url") if isinstance(doc, dict) else None
-        if response.status != 200 or not isinstance(url, str):
+        if asked.status != 200 or not isinstance(url, str):
             return
-        asked = session_of(_received(request, None, "get_record", ""))
+        session_id = session_of(asked)
         token = url.rsplit("/", 1)[-1]
         with self._lock:
             self.links[token] = Link(
                 token,
-                asked or "",
+                session_id or "",
                 time.time(),
                 self.pbx.settings.record_link_ttl,
-                redirected=asked in self._redirected,
+                redirected=session_id in self._redirected,
             )
 
-    def _record(self, request: Request, response: Response, kind: str, base: str) -> None:
-        self.inbox.add(_received(request, response, kind, base))
 
-
-def _received(request: Request, response: Response | None, kind: str, base: str) -> Received:
-    doc: Any = None
-    if request.body and request.complete:
-        try:
-            doc = json.loads(request.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            doc = None
+def _received(request: Request, response: Response, kind: str, base: str) -> Received:
+    """The request as the cases read it, with the suite's answer (made once, here)."""
     item = Received(
         at=time.time(),
         method=request.method,
@@ -217,20 +204,20 @@ def _received(request: Request, response: Response | None, kind: str, base: str)
         headers=list(request.headers.items()),
         body=request.body,
         remote=request.remote or "",
-        doc=doc,
+        status=response.status,
+        doc=parse_json(request.body) if request.body and request.complete else None,
         url=base + request.target,
+        answer_headers=list(response.headers),
+        answer_body=(
+            f"[{len(response.body)} bytes of audio]".encode()
+            if kind in ("link", "decoy") and response.status == 200
+            else response.body
+        ),
         kind=kind,
         complete=request.complete,
     )
-    if response is not None:
-        item.status = response.status
-        item.answer_headers = list(response.headers)
-        is_file = kind in ("link", "decoy") and response.status == 200
-        item.answer_body = (
-            f"[{len(response.body)} bytes of audio]".encode() if is_file else response.body
-        )
-        item.answered_as = answered_as(kind, response) if kind != "decoy" else None
-        _ = item.exchange  # made now: every reader shares this one
+    item.answered_as = answered_as(item) if kind != "decoy" else None
+    _ = item.exchange  # made now: every reader shares this one
     return item
 
 

@@ -18,4 +18,4 @@ def _broken(*args: Any, **kwargs: Any) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    listener._parse = _broken  # type: ignore[assignment]
+    listener.parse_json = _broken  # type: ignore[assignment]

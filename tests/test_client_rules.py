@@ -10,7 +10,6 @@ import pytest
 from conformance.api_server import answered_as, kind_of
 from conformance.grading import client as judge
 from conformance.grading.verdict import Finding, Verdict
-from conformance.reference.web import Response
 from conformance.roles.crm_client.test_a4_links import test_link_once as link_once
 from conformance.sut.crm_client import Link, Traffic
 from conformance.transport.listener import Received
@@ -158,7 +157,9 @@ def test_kind_of(path: str, kind: str) -> None:
     ],
 )
 def test_answered_as(kind: str, status: int, body: dict[str, object], said: str) -> None:
-    assert said in answered_as(kind, Response(status, json.dumps(body).encode()))
+    answered = request(kind, status=status)
+    answered.answer_body = json.dumps(body).encode()
+    assert said in answered_as(answered)
 
 
 def _link_traffic(fetched_after: float, *, fetches: int = 1) -> Traffic:

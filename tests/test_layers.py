@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     # share only what the guide says and the serving code of their own part.
     "reference": {"version", "spec", "templating"},
     # The PBX API the suite serves a CRM: the emulator's answers, recorded for the cases.
-    "api_server": {"spec", "transport", "sut", "reference"},
+    "api_server": {"spec", "transport", "grading", "sut", "reference"},
     # The top: wires everything.
     "run": {
         "version",

@@ -117,7 +117,7 @@ def test_a_handler_error_surfaces_and_stays(
     def broken(body: bytes) -> None:
         raise ValueError("a bug planted in the listener")
 
-    monkeypatch.setattr(listener_module, "_parse", broken)
+    monkeypatch.setattr(listener_module, "parse_json", broken)
     assert post(f"{listener.url}/call_events").status_code == 500
     for _ in range(2):  # every later read says so, not only the first
         with pytest.raises(ListenerError, match="ValueError: a bug planted in the listener"):
@@ -131,7 +131,7 @@ def test_a_handler_error_surfaces_and_stays(
 def test_a_handler_error_while_waiting_ends_the_wait(
     listener: Listener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(listener_module, "_parse", lambda body: 1 / 0)
+    monkeypatch.setattr(listener_module, "parse_json", lambda body: 1 / 0)
     sender = threading.Timer(0.3, post, args=(f"{listener.url}/call_events",))
     sender.start()
     start = time.monotonic()

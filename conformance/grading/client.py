@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 from conformance.spec import schemas
 from conformance.spec.schemas import Profile
-from conformance.transport.listener import Received
+from conformance.transport.listener import Received, parse_json
 
 #: A storm: after a refusal, the same request sent again ``STORM_RETRIES`` or more times
 #: in a row, each less than ``STORM_GAP_S`` after the one before: no pause, no backoff
@@ -31,10 +31,7 @@ def media_type(request: Received) -> str | None:
 
 def result_of(request: Received) -> Any:
     """The ``result`` of the suite's answer to ``request`` (None: none)."""
-    try:
-        doc = json.loads(request.answer_body)
-    except ValueError:
-        return None
+    doc = parse_json(request.answer_body)
     return doc.get("result") if isinstance(doc, dict) else None
 
 

@@ -17,11 +17,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
+from conformance.grading.client import parameters
 from conformance.spec import examples
 from conformance.sut.drivers import CrmWebhook, unique_session
 from conformance.transport import ids
@@ -143,14 +142,8 @@ class Traffic:
 
 def session_of(request: Received) -> str | None:
     """The ``session_id`` a get_record asks for: in its JSON body, or in its query (E5)."""
-    if isinstance(request.doc, dict) and "session_id" in request.doc:
-        return ids.text(request.doc.get("session_id"))
-    query = request.url.partition("?")[2]
-    if query:
-        values = parse_qs(query, keep_blank_values=True).get("session_id")
-        if values:
-            return values[0]
-    return None
+    params = parameters(request)
+    return ids.text(params.get("session_id")) if params is not None else None
 
 
 # -- the command ---------------------------------------------------------------
@@ -187,17 +180,15 @@ def run_command(command: str, env: dict[str, str], timeout: float, secrets: list
     except OSError as exc:
         done.error = str(exc)
         return done
-    tail: deque[bytes] = deque()
-    size = [0]
+    kept = bytearray()
 
     def read() -> None:
         assert child.stdout is not None
         fd = child.stdout.fileno()
         while chunk := os.read(fd, 4096):  # whatever is there, never waiting for more
-            tail.append(chunk)
-            size[0] += len(chunk)
-            while size[0] - len(tail[0]) > OUTPUT_KEPT and len(tail) > 1:
-                size[0] -= len(tail.popleft())
+            kept.extend(chunk)
+            if len(kept) > 2 * OUTPUT_KEPT:
+                del kept[:-OUTPUT_KEPT]
 
     reader = threading.Thread(target=read, name="vats-crm-client-output", daemon=True)
     reader.start()
@@ -211,7 +202,7 @@ def run_command(command: str, env: dict[str, str], timeout: float, secrets: list
         done.left_running = _stop_group(child)
     reader.join(KILL_GRACE_S)
     done.duration_s = time.monotonic() - started
-    text = b"".join(tail)[-OUTPUT_KEPT:].decode("utf-8", "replace")
+    text = bytes(kept[-OUTPUT_KEPT:]).decode("utf-8", "replace")
     for secret in secrets:  # the report redacts again; the command's output is the user's
         text = text.replace(secret, "[REDACTED]") if secret else text
     done.output = text
@@ -219,7 +210,8 @@ def run_command(command: str, env: dict[str, str], timeout: float, secrets: list
 
 
 def _stop_group(child: subprocess.Popen[bytes]) -> bool:
-    """Stop what is left of the command's process group; whether anything was."""
+    """Stop what is left of the command's process group once it exited; whether
+    anything was."""
     if sys.platform == "win32":
         return False
     try:

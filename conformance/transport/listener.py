@@ -107,10 +107,11 @@ class Received:
         return f"{self.method} {self.path} {text!r}"
 
 
-def _parse(body: bytes) -> Any:
+def parse_json(body: bytes) -> Any:
+    """The JSON value of ``body`` in UTF-8; None when it is none (or nests too deeply)."""
     try:
         return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
 
 
@@ -223,7 +224,7 @@ class Listener:
             body=body[:MAX_BODY],
             remote=request.remote_addr or "",
             status=response.status_code,
-            doc=_parse(body) if len(body) <= MAX_BODY and broken is None else None,
+            doc=parse_json(body) if len(body) <= MAX_BODY and broken is None else None,
             url=self.url + request.path + (f"?{query}" if query else ""),
             answer_headers=list(response.headers.items()),
             answer_body=response.get_data(),

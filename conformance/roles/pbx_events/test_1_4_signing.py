@@ -4,6 +4,7 @@ is signed over its exact bytes, and is a JSON object.
 
 from __future__ import annotations
 
+from conformance.grading.client import media_type
 from conformance.grading.verdict import fail, non_strict
 from conformance.roles.pbx_events._common import each, events_case, judged, where
 from conformance.settings import Settings
@@ -33,11 +34,11 @@ def test_headers(
             raise fail(f"X-Client-ID: {vats_settings.client_id}", f"{cid!r} in {where(call, n)}")
         if not n.header(signing.SIGN_HEADER):
             raise fail("an X-Client-Sign header", f"none in {where(call, n)}")
-        if n.header("Content-Type") is None:
+        media = media_type(n)
+        if media is None:
             raise fail(
                 "Content-Type: application/json (1.4.1)", f"no Content-Type in {where(call, n)}"
             )
-        media = (n.header("Content-Type") or "").split(";")[0].strip().lower()
         if media != "application/json" and label is None:
             label = f"Content-Type {n.header('Content-Type')!r} in {where(call, n)}"
     if label:
