@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+
+import pytest
 
 from conformance.reference.server import MAX_BODY, serve
 from conformance.reference.web import Handler, Headers, Request, respond
@@ -284,6 +286,16 @@ class Background:
             report_dir = self.base / name
             report_dir.mkdir()
             self.futures[name] = self.pool.submit(self.run, name, report_dir)
+
+    def start_selected(
+        self, request: pytest.FixtureRequest, names: Callable[[pytest.Item], Iterable[str]]
+    ) -> None:
+        """Start, in their order, the runs ``names(item)`` gives for each selected test of
+        the requesting module."""
+        for item in request.session.items:
+            if item.path == request.path:
+                for name in names(item):
+                    self.start(name)
 
     def get(self, name: str) -> SuiteRun:
         self.start(name)

@@ -113,10 +113,7 @@ def runs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Background]:
     started = Background(tmp_path_factory.mktemp("crm-client-runs"), _run)
-    for item in request.session.items:  # the selected tests of this module, in their order
-        if item.path == request.path:
-            for name in _names(item):
-                started.start(name)
+    started.start_selected(request, _names)
     yield started
     started.close()
 
