@@ -45,7 +45,11 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402 - after the skip: only with a browser
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoAlertPresentException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -198,11 +202,30 @@ def by_id(driver: WebDriver, ident: str) -> WebElement:
     return element(driver, f"#{ident}")
 
 
+def gone(page: WebElement) -> Callable[[WebDriver], bool]:
+    """Whether ``page`` has left the document: Selenium's staleness_of, plus the answer
+    chromedriver sometimes gives instead of "stale" while a navigation replaces the
+    document ("Node with given id does not belong to the document"), which CI met once."""
+
+    def left(_driver: WebDriver) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error.msg):
+                return True
+            raise
+        return False
+
+    return left
+
+
 def submit(driver: WebDriver, button: WebElement) -> None:
     """Click a form's button and wait for the page it leads to (POST-redirect-GET)."""
     page = driver.find_element(By.TAG_NAME, "html")
     button.click()
-    wait(driver).until(ec.staleness_of(page), f"the form led nowhere from {driver.current_url}")
+    wait(driver).until(gone(page), f"the form led nowhere from {driver.current_url}")
     element(driver, "body")
 
 
