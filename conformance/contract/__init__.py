@@ -1,0 +1,46 @@
+"""The contract in formats other tools read: OpenAPI 3.1 (``openapi``), Postman v2.1 (``postman``).
+
+Each builder is ``build(profile) -> dict``, made from ``spec/`` alone: the shapes
+of ``schemas/`` (through ``spec.schemas``), the guide's examples, its errata and
+its signature rule. Nothing here writes a shape of its own. ``text`` is an
+export as the command line prints it; ``attach`` writes both beside a run's
+results.json (D50).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from conformance.contract import openapi, postman
+from conformance.spec.schemas import PROFILES, Profile
+
+__all__ = ["FILES", "PROFILES", "attach", "text", "write"]
+
+#: The exports, by the name the command line gives them, and the file a report carries each in.
+FILES = {"openapi": "openapi.json", "postman": "postman_collection.json"}
+
+
+def text(kind: str, profile: Profile = "guide") -> str:
+    """Export ``kind`` (a key of ``FILES``) as JSON text; the guide's Russian stays readable."""
+    build = {"openapi": openapi.build, "postman": postman.build}[kind]
+    return json.dumps(build(profile), ensure_ascii=False, indent=2) + "\n"
+
+
+def write(content: str, out: Path) -> None:
+    """Write ``content`` to ``out`` through a partial file, so that no reader sees half of it."""
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_text(content, encoding="utf-8")
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def attach(report_dir: Path, profile: Profile) -> list[str]:
+    """Write every export into ``report_dir`` under ``profile``; the names of the files written."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    for kind, name in FILES.items():
+        write(text(kind, profile), report_dir / name)
+    return list(FILES.values())
