@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance import __version__, options, report, settings
+from conformance import __version__, contract, options, report, settings
 from conformance.grading.verdict import RANK, Finding, Verdict
 from conformance.report import allure_out, junit, results, terminal
 from conformance.report.results import CaseResult
@@ -339,7 +339,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         results.write(s.report_dir / "results.json", document, s.secrets)
         junit.write(s.report_dir / "junit.xml", document)
-        report.write(document, s.report_dir)
+        exports = contract.attach(s.report_dir, s.profile)
+        report.write(document, s.report_dir, exports)
     except OSError as exc:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         config.get_terminal_writer().line(f"ERROR: cannot write to {s.report_dir}: {exc}")

@@ -31,7 +31,7 @@ the header holds ``#readings`` and ``#controls`` when results.json has them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -76,16 +76,22 @@ def _template() -> Template:
     return env.get_template("index.html.j2")
 
 
-def render(document: Mapping[str, Any]) -> str:
-    """The report of ``document`` (results.json, already redacted) as one HTML page."""
+def render(document: Mapping[str, Any], beside: Sequence[str] = ()) -> str:
+    """The report of ``document`` (results.json, already redacted) as one HTML page.
+
+    ``beside`` names files written next to it that the page links to (the contract's
+    exports, D50): plain file names, relative to the page.
+    """
     style, script = _assets()
-    return _template().render(page=build(document), csp=csp(), css=style.text, js=script.text)
+    return _template().render(
+        page=build(document), beside=beside, csp=csp(), css=style.text, js=script.text
+    )
 
 
-def write(document: Mapping[str, Any], report_dir: Path) -> None:
+def write(document: Mapping[str, Any], report_dir: Path, beside: Sequence[str] = ()) -> None:
     """Write ``report_dir/index.html`` (next to results.json), replacing it at once."""
     report_dir.mkdir(parents=True, exist_ok=True)
     target = report_dir / "index.html"
     partial = report_dir / ".index.html.partial"
-    partial.write_text(render(document), encoding="utf-8")
+    partial.write_text(render(document, beside), encoding="utf-8")
     os.replace(partial, target)
