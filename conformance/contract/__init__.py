@@ -11,21 +11,33 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from conformance.contract import openapi, postman
 from conformance.spec.schemas import PROFILES, Profile
 
-__all__ = ["FILES", "PROFILES", "attach", "text", "write"]
+__all__ = ["FILES", "PROFILES", "attach", "build", "dumps", "text", "write"]
 
 #: The exports, by the name the command line gives them, and the file a report carries each in.
 FILES = {"openapi": "openapi.json", "postman": "postman_collection.json"}
 
 
+def build(kind: str, profile: Profile = "guide") -> dict[str, Any]:
+    """Export ``kind`` (a key of ``FILES``) under ``profile``, as a JSON value."""
+    builders = {"openapi": openapi.build, "postman": postman.build}
+    return builders[kind](profile)
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """An export as JSON text; the guide's Russian stays readable."""
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
 def text(kind: str, profile: Profile = "guide") -> str:
-    """Export ``kind`` (a key of ``FILES``) as JSON text; the guide's Russian stays readable."""
-    build = {"openapi": openapi.build, "postman": postman.build}[kind]
-    return json.dumps(build(profile), ensure_ascii=False, indent=2) + "\n"
+    """Export ``kind`` as the command line prints it."""
+    return dumps(build(kind, profile))
 
 
 def write(content: str, out: Path) -> None:
@@ -38,9 +50,16 @@ def write(content: str, out: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def attach(report_dir: Path, profile: Profile) -> list[str]:
-    """Write every export into ``report_dir`` under ``profile``; the names of the files written."""
+def attach(
+    report_dir: Path, profile: Profile, scrub: Callable[[dict[str, Any]], Any] = dict
+) -> list[str]:
+    """Write every export into ``report_dir``; the names of the files written.
+
+    ``scrub`` takes each document before it is written: the run's redaction. The
+    exports hold no key of a run, but they quote the guide's worked example (1.4.2),
+    whose published key a test setup may use as its own.
+    """
     report_dir.mkdir(parents=True, exist_ok=True)
     for kind, name in FILES.items():
-        write(text(kind, profile), report_dir / name)
+        write(dumps(scrub(build(kind, profile))), report_dir / name)
     return list(FILES.values())

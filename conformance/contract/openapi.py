@@ -264,8 +264,9 @@ def _get_record() -> dict[str, Any]:
                     "description": "Внутренний идентификатор сессии на Платформе (Table А.4)",
                     "schema": {"$ref": f"{_SCHEMAS}get_record.request/properties/session_id"},
                     "examples": {
-                        "get_record.request": {
-                            "summary": "The session of the guide's get_record example",
+                        "guide": {
+                            "summary": "The session of the guide's get_record example (А.4)",
+                            "description": f"Sent in the query, as Table А.4 says. {cite('E7')}",
                             "value": session,
                         }
                     },
