@@ -76,7 +76,7 @@ def _annotate(node: Any, message: str) -> Any:
     reading = out.get("x-reading")
     if isinstance(reading, str):
         said = cite(reading) if reading in ERRATA else _READINGS.get(reading, "")
-        out["description"] = f"The second reading {reading} of the guide. {said}".strip()
+        out["description"] = f"A second reading of the guide. {said}".strip()
     elif out.get("x-profile") == "field":
         out["description"] = _FIELD
     return out
@@ -100,7 +100,7 @@ def components(profile: Profile) -> dict[str, Any]:
 def _example(name: str) -> dict[str, Any]:
     """The guide's example ``name`` (``call_events.new``) as an Example Object."""
     entry = next(e for e in examples.index() if e["file"] == f"{name}.json")
-    notes = [f"Guide section {entry['section']}, printed byte for byte in fixtures/"]
+    notes = [f"Guide section {entry['section']}, as printed (fixtures/guide_examples/{name}.json)."]
     errata = entry.get("errata", [])
     if errata:
         notes.append("It shows " + " ".join(cite(number) for number in errata))
@@ -127,7 +127,7 @@ def signature_rule() -> str:
         "concatenated. The receiver recomputes it over the bytes it received and compares. "
         "Requests in both directions are signed. A GET without a body (`get_record`, E5) "
         "signs its raw query string as sent instead, e.g. `session_id=...` without the `?` "
-        "(D21).\n\n"
+        "(the suite's reading: docs/DECISIONS.md D21).\n\n"
         "The guide's worked example (1.4.2; `fixtures/signature_vectors.json`): client id "
         f"`{v['client_id']}`, key `{v['key']}`, body `{v['body']}` (these exact bytes: a "
         f"space after the first colon only) give `{v['sign']}`."
@@ -182,12 +182,12 @@ def _refusal(method: str) -> dict[str, Any]:
 
 
 def _answers(method: str, example: str) -> dict[str, Any]:
-    section = "А.3" if method == "call_back" else "А.4"
+    section, errata = ("А.3", ("E1", "E2")) if method == "call_back" else ("А.4", ("E2",))
     return {
         "200": {
             "description": (
                 f"The answer (Table {section}, returned parameters): `result` 0 is success. "
-                f"{cite('E1')} {cite('E2')}"
+                + " ".join(cite(number) for number in errata)
             ),
             "content": _content(f"{method}.response", example),
         },
