@@ -4,7 +4,8 @@ Run with the Python of the venv the wheel was installed in, from a folder outsid
 the checkout: ``vats-reference-crm`` must accept the guide's ``call_events``
 example and ``vats-reference-pbx`` the guide's ``call_back`` example, both
 correctly signed -- which needs the schemas and fixtures the wheel carries -- and
-``vats-reference-crm-client`` must place a call_back with that emulator.
+``vats-reference-crm-client`` must place a call_back with that emulator;
+``vats-conformance export`` must print both exports (D50), built from the wheel's schemas.
 Every wait is bounded; the key is generated here and never printed.
 """
 
@@ -100,7 +101,23 @@ def check(name: str, args: list[str], method: str, example: str, *, client: bool
                 process.wait(timeout=5)
 
 
+def export() -> None:
+    """``vats-conformance export openapi|postman`` prints JSON; OpenAPI names the guide's paths."""
+    script = Path(sys.executable).with_name("vats-conformance")
+    for kind in ("openapi", "postman"):
+        done = subprocess.run(  # noqa: S603 - the installed script, our own arguments
+            [str(script), "export", kind], capture_output=True, text=True, timeout=60, check=False
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"vats-conformance export {kind}: {done.returncode}\n{done.stderr}")
+        document = json.loads(done.stdout)
+        print(f"vats-conformance export {kind}: {len(done.stdout)} characters of JSON")
+        if kind == "openapi" and set(document["paths"]) != {"/call_back", "/get_record"}:
+            raise SystemExit(f"vats-conformance export openapi: paths {sorted(document['paths'])}")
+
+
 def main() -> None:
+    export()
     check("vats-reference-crm", ["--quiet"], "call_events", "call_events.new")
     # The emulator sends the call's notifications to an address nobody listens on:
     # call_back is answered before they are sent.
