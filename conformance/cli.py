@@ -45,7 +45,9 @@ def _parser() -> _Parser:
     export.add_argument(
         "format", choices=sorted(contract.FILES), help="openapi (3.1) or postman (collection v2.1)"
     )
-    export.add_argument("--out", type=Path, help="the file to write (default: standard output)")
+    export.add_argument(
+        "--out", type=Path, metavar="FILE", help="the file to write (default: standard output)"
+    )
     export.add_argument(
         "--profile",
         choices=contract.PROFILES,
