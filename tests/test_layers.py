@@ -35,10 +35,15 @@ ALLOWED: dict[str, set[str]] = {
     "reference": {"version", "spec", "templating"},
     # The PBX API the suite serves a CRM: the emulator's answers, recorded for the cases.
     "api_server": {"spec", "transport", "grading", "sut", "reference"},
+    # The contract in other formats (OpenAPI 3.1, Postman v2.1), built from spec/ (issue 12).
+    "contract": {"version", "spec"},
+    # The vats-conformance command line (export).
+    "cli": {"version", "contract"},
     # The top: wires everything.
     "run": {
         "version",
         "spec",
+        "contract",
         "transport",
         "grading",
         "settings",
@@ -51,6 +56,7 @@ ALLOWED: dict[str, set[str]] = {
     "plugin": {
         "version",
         "options",
+        "contract",
         "spec",
         "transport",
         "grading",

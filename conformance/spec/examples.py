@@ -25,3 +25,11 @@ def raw(name: str) -> bytes:
 
 def value(name: str) -> Any:
     return json.loads(raw(name))
+
+
+@cache
+def signature_vectors() -> dict[str, dict[str, str]]:
+    """The known-answer vectors of 1.4.2 (fixtures/signature_vectors.json), by name."""
+    with (FIXTURES / "signature_vectors.json").open(encoding="utf-8") as fh:
+        vectors: list[dict[str, str]] = json.load(fh)["vectors"]
+    return {vector["name"]: vector for vector in vectors}
