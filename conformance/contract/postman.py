@@ -11,7 +11,8 @@ What the collection holds, and why (D51):
   provides (``require("crypto-js")``; the global ``CryptoJS`` is deprecated), over
   the exact raw body sent; a GET without a body signs its raw query string (D21).
 * Bodies are the guide's examples byte for byte (``spec.examples``), plus the body of
-  the worked example of 1.4.2, so its known-answer vector can be reproduced.
+  the worked example of 1.4.2 and the one Appendix В.1 step 4 has sent by hand, so
+  their known-answer vectors (fixtures/signature_vectors.json) can be reproduced.
 * Postman tests (``pm.test``) on every answer: a 2xx status, and for the PBX's
   methods ``result`` 0 as a number or a string (E2) with the method's value
   (``session_id``, ``url``), and the answer valid against its schema (``spec.schemas``).
@@ -166,8 +167,30 @@ def _response_schema(name: str, profile: Profile) -> dict[str, Any]:
     return inlined
 
 
+#: The call_back bodies the guide signs or tells to send by hand, these exact bytes:
+#: request name -> (its vector in fixtures/signature_vectors.json, where the guide has it).
+WORKED = {
+    "call_back: the signature example (1.4.2)": (
+        "guide-1.4.2",
+        "The body of the guide's worked example of section 1.4.2",
+    ),
+    "call_back: the test of Appendix В.1, step 4": (
+        "guide-1.4.2-compact",
+        "The body Appendix В.1 step 4 tells to send, with Postman for instance, to check the "
+        "API can be reached",
+    ),
+}
+
+
+def _vector(name: str, where: str) -> str:
+    vector = examples.signature_vectors()[name]
+    return (
+        f"{where}, these exact bytes. With client_id `{vector['client_id']}` and the key of "
+        f"section 1.4.2's example, `{SIGN_HEADER}` is `{vector['sign']}`."
+    )
+
+
 def _pbx(profile: Profile) -> list[dict[str, Any]]:
-    vector = examples.signature_vectors()["guide-1.4.2"]
     session = examples.value("get_record.request")["session_id"]
     call_back = _success("call_back", "session_id", _response_schema("call_back.response", profile))
     get_record = _success("get_record", "url", _response_schema("get_record.response", profile))
@@ -175,11 +198,6 @@ def _pbx(profile: Profile) -> list[dict[str, Any]]:
         ' The example\'s answer has `"result": "1"` for a success, against the table\'s 0 '
         "(E1): these tests want 0, as Table А.3 says; the suite reads 1 with a `session_id` "
         "as that reading (D22)."
-    )
-    worked = (
-        "The body of the guide's worked example of section 1.4.2, these exact bytes. With "
-        f"client_id `{vector['client_id']}` and that example's key, `{SIGN_HEADER}` is "
-        f"`{vector['sign']}`."
     )
     posted = (
         " POST with the JSON body, as section 1.4.1 and the example send it (E5). The PBX "
@@ -201,13 +219,16 @@ def _pbx(profile: Profile) -> list[dict[str, Any]]:
             tests=call_back,
             body=_raw("call_back.request"),
         ),
-        _request(
-            "call_back: the body of the signature example (1.4.2)",
-            "POST",
-            _url("base_url", "call_back"),
-            description=worked + e1,
-            tests=call_back,
-            body=vector["body"],
+        *(
+            _request(
+                name,
+                "POST",
+                _url("base_url", "call_back"),
+                description=_vector(vector, where) + e1,
+                tests=call_back,
+                body=examples.signature_vectors()[vector]["body"],
+            )
+            for name, (vector, where) in WORKED.items()
         ),
         _request(
             "get_record",
