@@ -4,13 +4,14 @@ What the collection holds, and why (D51):
 
 * Collection variables ``base_url`` (the PBX's API address, 1.3), ``crm_url`` (the
   external system's address, where ``call_events`` go), ``client_id`` and
-  ``client_key`` (3.1.1), and ``session_id`` for the ``get_record`` GET. The
+  ``client_key`` (3.1.1), and ``session_id`` for ``get_record``. The
   credentials are empty: a collection carries no key (a run's report holds one).
 * One collection-level pre-request script that signs every request as 1.4.1 says,
   ``X-Client-Sign = sha256hex(client_id + data + key)`` with the CryptoJS Postman
   provides (``require("crypto-js")``; the global ``CryptoJS`` is deprecated), over
   the exact raw body sent; a GET without a body signs its raw query string (D21).
-* Bodies are the guide's examples byte for byte (``spec.examples``), plus the body of
+* Bodies are the guide's examples byte for byte (``spec.examples``; get_record's
+  session id is the variable ``session_id``, whose value is the example's), plus the body of
   the worked example of 1.4.2 and the one Appendix В.1 step 4 has sent by hand, so
   their known-answer vectors (fixtures/signature_vectors.json) can be reproduced.
 * Postman tests (``pm.test``) on every answer: a 2xx status, and for the PBX's
@@ -200,8 +201,10 @@ def _pbx(profile: Profile) -> list[dict[str, Any]]:
         "as that reading (D22)."
     )
     posted = (
-        " POST with the JSON body, as section 1.4.1 and the example send it (E5). The PBX "
-        f"answers for a finished, recorded call: replace `{session}` with one of yours."
+        " POST with the JSON body, as section 1.4.1 and the example send it (E5). The "
+        "example's session id is the variable `session_id`, whose value is the example's, so "
+        "the bytes sent are the guide's; the PBX answers for a finished, recorded call: set "
+        "it to one of yours."
     )
     query = (
         "Table А.4 says get_record is a GET (E5); without a body the request signs its raw "
@@ -236,7 +239,7 @@ def _pbx(profile: Profile) -> list[dict[str, Any]]:
             _url("base_url", "get_record"),
             description=_cites("get_record.request") + posted,
             tests=get_record,
-            body=_raw("get_record.request"),
+            body=_raw("get_record.request").replace(f'"{session}"', '"{{session_id}}"'),
         ),
         _request(
             "get_record (GET, Table А.4)",
@@ -310,7 +313,7 @@ def build(profile: Profile = "guide") -> dict[str, Any]:
             _variable(
                 "session_id",
                 session,
-                "The call whose recording the get_record GET asks for (the example's by default)",
+                "The call whose recording get_record asks for (by default the example's, А.4)",
             ),
         ],
         "item": [
