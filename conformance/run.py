@@ -9,17 +9,19 @@ before the first case; ``target`` hands a role its system under test.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from conformance.grading.verdict import CaseInfo
-from conformance.report.results import CaseResult
+from conformance.report.results import CaseResult, redact
 from conformance.settings import Settings
 from conformance.sut import crm_client
 from conformance.sut.calls import Lines
@@ -28,6 +30,7 @@ from conformance.sut.crm_client import Traffic
 from conformance.sut.drivers import RUN_TAG, CrmWebhook, PbxApi, Target, unique_session
 from conformance.transport.client import Client, Exchange
 from conformance.transport.listener import Listener, ListenerError
+from conformance.transport.waits import Ticker, waiting
 
 if TYPE_CHECKING:
     from conformance.api_server import ApiServer
@@ -144,12 +147,18 @@ def launch(session: pytest.Session) -> None:
 
     With no target given, the embedded references: the CRM, and the PBX emulator
     whose external address is the suite's listener (so it runs every role). The
-    target fixtures wait for them to listen.
+    target fixtures wait for them to listen. Unless under -q, the ticker of the
+    progress line too: what a long wait awaits and how long is left (D53).
     """
     config = session.config
     roles = {info.role for item in session.items if (info := case_info(item))}
     s = config.stash[SETTINGS]
     run = config.stash[RUN]
+    if config.get_verbosity() >= 0:
+        progress = Progress(config, s.secrets)
+        ticker = Ticker(progress.line, progress.resume)
+        ticker.start()
+        config.add_cleanup(ticker.stop)
     if "crm-client" in roles:
         _launch_api(config)
     if s.embedded and roles & {"crm-webhook", "crm-client"}:
@@ -192,13 +201,57 @@ def _launch_api(config: pytest.Config) -> None:
 def say(config: pytest.Config, line: str) -> None:
     """One line on the terminal now, in pytest's style: something the user must act on
     or know (where to point the CRM), so said under -q too (not under -qq)."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or config.get_verbosity() < -1:
+    if config.get_verbosity() < -1:
         return
+    with _terminal(config) as reporter:
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(line)
+
+
+@contextlib.contextmanager
+def _terminal(config: pytest.Config) -> Iterator[Any]:
+    """pytest's terminal reporter (None without one), written to past the capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        reporter.ensure_newline()
-        reporter.write_line(line)
+        yield reporter
+
+
+class Progress:
+    """The progress lines of long waits (transport/waits.py), among pytest's results.
+
+    A line starts on a line of its own; the test file whose results it interrupted is
+    named again once the waits end, so the letters that follow still stand after its
+    name. Secrets are redacted (what is awaited names URLs and counts only).
+    """
+
+    def __init__(self, config: pytest.Config, secrets: list[str]) -> None:
+        self.config = config
+        self.secrets = secrets
+        #: What the interrupted line began with: a file (letters follow), or under -v
+        #: a case's location (its outcome follows).
+        self.interrupted: Path | str | None = None
+
+    def line(self, text: str) -> None:
+        with _terminal(self.config) as reporter:
+            if reporter is None:
+                return
+            if reporter.currentfspath is not None:
+                self.interrupted = reporter.currentfspath
+            reporter.ensure_newline()
+            reporter.write_line(redact(text, self.secrets))
+
+    def resume(self) -> None:
+        where, self.interrupted = self.interrupted, None
+        with _terminal(self.config) as reporter:
+            if reporter is None or where is None or reporter.currentfspath is not None:
+                return
+            if isinstance(where, Path):
+                reporter.write(os.path.relpath(where, reporter.startpath) + " ")
+            else:
+                reporter.write(where)
+            reporter.currentfspath = where
 
 
 def _establish_crm(config: pytest.Config) -> None:
@@ -282,13 +335,16 @@ def collect_client(config: pytest.Config, log: list[Exchange]) -> Traffic:
         began = time.monotonic()
         crm_client.notify_calls(crm, trip)
         if trip.accepted:
-            api.inbox.wait(crm_client.round_trip_done(trip, api.links), s.events_timeout)
+            what = f"the CRM's get_record of the round trip's calls, and a download, at {api.url}"
+            with waiting(f"{what} (--events-timeout)", s.events_timeout):
+                api.inbox.wait(crm_client.round_trip_done(trip, api.links), s.events_timeout)
             time.sleep(crm_client.ROUND_TRIP_GRACE_S)
         trip.waited_s = time.monotonic() - began
     if command is None:
         left = started + s.client_timeout - time.monotonic()
         if left > 0:
-            time.sleep(left)
+            with waiting(f"the CRM's requests at {api.url} (--client-timeout)", left):
+                time.sleep(left)
     run.traffic = Traffic(
         api.url,
         api.decoy_url,

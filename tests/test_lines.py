@@ -13,6 +13,8 @@ from conformance.transport.listener import Received
 class FakeListener:
     """Answers every wait with what it was given, counting the waits."""
 
+    url = "http://127.0.0.1:9"  # named by the progress line of a long wait
+
     def __init__(self, received: list[Received]) -> None:
         self.received = received
         self.waits = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from conformance.grading import answers
 from conformance.sut.drivers import PbxApi
 from conformance.transport.client import Exchange
 from conformance.transport.listener import Listener, Received
+from conformance.transport.waits import waiting
 
 #: After a call's ``disconnected``, wait this share of ``--events-timeout`` (at most
 #: ``GRACE_MAX_S``) for notifications delivered out of order.
@@ -90,14 +92,16 @@ class Lines:
 
     def wait_free(self) -> None:
         with self._lock:
-            waiting = set(self.open)
-        if self.listener is None or self.blind or not waiting:
+            pending = set(self.open)
+        if self.listener is None or self.blind or not pending:
             return
-        received = self.listener.wait(_done(waiting), self.timeout)
-        ended = _done(waiting)(received)
+        what = f"the end of {_calls(pending)} placed before the next call_back"
+        with awaiting(what, self.listener, self.timeout):
+            received = self.listener.wait(_done(pending), self.timeout)
+        ended = _done(pending)(received)
         time.sleep(LINE_GRACE_S)  # the disconnected may come just before the line is free
         with self._lock:
-            self.open -= waiting  # ended, or waited for once: not again
+            self.open -= pending  # ended, or waited for once: not again
             self.blind = self.blind or not ended
 
 
@@ -107,6 +111,15 @@ def _done(sessions: set[str]) -> Any:
         return sessions <= ended
 
     return done
+
+
+def _calls(sessions: set[str]) -> str:
+    return f"{len(sessions)} call{'s' if len(sessions) != 1 else ''}"
+
+
+def awaiting(what: str, listener: Listener, timeout: float) -> AbstractContextManager[Any]:
+    """A wait for a PBX's notifications, as the progress line names it."""
+    return waiting(f"{what} (disconnected at {listener.url}, --events-timeout)", timeout)
 
 
 def place(pbx: PbxApi, requests: list[dict[str, Any]]) -> list[PlacedCall]:
@@ -128,7 +141,8 @@ def await_calls(listener: Listener, calls: list[PlacedCall], timeout: float) -> 
     """
     sessions = {c.session_id for c in calls if c.session_id}
     start = time.monotonic()
-    listener.wait(_done(sessions), timeout)
+    with awaiting(f"the notifications of {_calls(sessions)}", listener, timeout):
+        listener.wait(_done(sessions), timeout)
     waited = time.monotonic() - start
     time.sleep(min(GRACE_MAX_S, timeout * GRACE_SHARE))
     received = listener.snapshot()
@@ -158,7 +172,14 @@ def fetch_link(
     with a growing pause (0.2 s, doubling, at most 2 s). Returns the url (None
     when every answer refused) and the last answer of each transport.
     """
-    deadline = time.monotonic() + min(wait, RECORD_WAIT_MAX_S)
+    budget = min(wait, RECORD_WAIT_MAX_S)
+    with waiting(f"a recording of call {session_id} (get_record)", budget):
+        return _fetch_link(pbx, session_id, time.monotonic() + budget, transports)
+
+
+def _fetch_link(
+    pbx: PbxApi, session_id: str, deadline: float, transports: tuple[str, ...]
+) -> tuple[str | None, list[Exchange]]:
     pause = 0.2
     while True:
         last: list[Exchange] = []

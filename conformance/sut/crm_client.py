@@ -26,6 +26,7 @@ from conformance.sut.drivers import CrmWebhook, unique_session
 from conformance.transport import ids
 from conformance.transport.client import Exchange
 from conformance.transport.listener import Received
+from conformance.transport.waits import waiting
 
 #: The user and the number the CRM's command may call (the emulator's user 101, 1.4.2).
 FROM_PIN = "101"
@@ -193,7 +194,9 @@ def run_command(command: str, env: dict[str, str], timeout: float, secrets: list
     reader = threading.Thread(target=read, name="vats-crm-client-output", daemon=True)
     reader.start()
     try:
-        done.returncode = child.wait(timeout)
+        # Not the command itself in the line: the user's command line may carry the key.
+        with waiting("the CRM's command to exit (--crm-client-cmd, --client-timeout)", timeout):
+            done.returncode = child.wait(timeout)
     except subprocess.TimeoutExpired:
         _stop(child)
     else:

@@ -19,10 +19,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from conformance import __version__
+from conformance.transport.waits import waiting
 
 MAX_BODY = 1 << 20
 REDACTED = b"[REDACTED]"
@@ -264,10 +266,14 @@ class Client:
 
         start = time.perf_counter()
         ticket = self._watchdog.arm(self.timeout, expire)
+        awaited = waiting(f"an answer to {method} {where(url)} (--sut-timeout)", self.timeout)
         try:
-            with self._http.stream(
-                method, url, content=body, headers=sent, extensions={"trace": trace}
-            ) as response:
+            with (
+                awaited,
+                self._http.stream(
+                    method, url, content=body, headers=sent, extensions={"trace": trace}
+                ) as response,
+            ):
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_raw():
@@ -303,6 +309,12 @@ class Client:
             if ex.answered:
                 self._answered_ms.append(ex.elapsed_ms)
         return ex
+
+
+def where(url: str) -> str:
+    """``url`` without its query, user info or fragment: what a progress line names."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def body_bytes(part: Mapping[str, Any]) -> bytes:
