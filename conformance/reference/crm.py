@@ -293,13 +293,20 @@ class ReferenceCrm:
         return Answer(200, f"held: {', '.join(states)}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point: ``vats-reference-crm`` / ``python -m conformance.reference.crm``."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    crm_class: type[ReferenceCrm] = ReferenceCrm,
+    prog: str = "vats-reference-crm",
+) -> int:
+    """Console entry point: ``vats-reference-crm`` / ``python -m conformance.reference.crm``.
+
+    ``crm_class`` serves another receiver built on this one (the self-tests' faults)."""
     from conformance.reference import cli
     from conformance.reference.server import no_request, serve
 
     parser = cli.Parser(
-        prog="vats-reference-crm",
+        prog=prog,
         description="Reference receiver of VATS call_events notifications, for trying the suite "
         "or a PBX against. The key is read from VATS_CLIENT_KEY unless given.",
     )
@@ -348,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             parser.error(f"--pbx-url must be an http(s) URL, got {args.pbx_url!r}")
     log = None if args.quiet else lambda line: print(line, flush=True)
-    app = ReferenceCrm(
+    app = crm_class(
         args.client_id,
         args.client_key,
         base_path=args.base_path,
@@ -363,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = served.url
     oracle = f"; oracle: {url}{app.oracle_path}{{session_id}}" if app.oracle_path else ""
     print(
-        f"vats-reference-crm: listening on {url} (notifications: {url}{app.path}{oracle})",
+        f"{prog}: listening on {url} (notifications: {url}{app.path}{oracle})",
         flush=True,
     )
     cli.serve_until_stopped(served, with_parent=args.with_parent)

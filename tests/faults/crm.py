@@ -17,6 +17,11 @@ Every receiver here keeps the reference's side-effect oracle, and the suite is
 given it (``--crm-oracle``), except those in ``WITHOUT_ORACLE``: the faults the
 wire alone must show. Every receiver is served on the references' stack (uvicorn),
 except those in ``NAMES_AS_SENT`` (see there).
+
+Each also runs as a command, the way a CRM under test is started in a CI job
+(``vats-reference-crm`` with that receiver; tests/test_ci_recipes.py)::
+
+    python -m tests.faults.crm NAME [vats-reference-crm's options]
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ import hashlib
 import hmac
 import json
 import re
+import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from conformance.reference.crm import Answer, BadNotification, ReferenceCrm
+from conformance.reference.crm import main as reference_main
 from conformance.spec import signing
 from tests.faults.different import LifecycleStrictCrm
 
@@ -594,3 +602,22 @@ SOFT_FAULTS: dict[str, tuple[type[ReferenceCrm], tuple[str, ...], dict[str, set[
         {"non-strict": {"crm.sign.later-state"}},
     ),
 }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tests.faults.crm NAME [options]``: ``vats-reference-crm`` serving that
+    fault (of ``FAULTS`` or ``SOFT_FAULTS``), with the reference's options."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    receivers = {name: entry[0] for name, entry in [*FAULTS.items(), *SOFT_FAULTS.items()]}
+    if not args or args[0] not in receivers:
+        print(
+            "usage: python -m tests.faults.crm NAME [vats-reference-crm options]; "
+            f"NAME is one of: {', '.join(receivers)}",
+            file=sys.stderr,
+        )
+        return 2
+    return reference_main(args[1:], crm_class=receivers[args[0]], prog=f"crm:{args[0]}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
