@@ -120,7 +120,7 @@ def test_collection_shape(profile: Any) -> None:
     assert sign["listen"] == "prerequest"
     script = "\n".join(sign["script"]["exec"])
     assert "CryptoJS.SHA256(id + data + key).toString(CryptoJS.enc.Hex)" in script
-    assert "pm.variables.replaceIn(raw)" in script
+    assert "pm.variables.replaceIn(body.raw" in script
     bodies = {}
     for folder in (postman.PBX_FOLDER, postman.CRM_FOLDER):
         for item in requests(collection, folder):
@@ -179,7 +179,8 @@ def test_the_guides_requests_succeed_against_the_emulator(
 #: For each PBX request, a change made to its body after the signature was set.
 TAMPER = {
     "call_back": ("+436602225877", "+436602225878"),
-    "get_record": ("{{session_id}}", SESSION[:-1] + "5"),
+    # The collection's script has put the variable's value in the body before this runs.
+    "get_record": (SESSION, SESSION[:-1] + "5"),
 }
 
 
@@ -209,10 +210,49 @@ def test_a_body_changed_after_signing_is_refused(emulator: tuple[Pbx, str], tmp_
     assert failed(run["get_record (GET, Table А.4)"]) == []
     placed = [e for e in pbx.log.query(method="call_back") if e.status == 200]
     assert len(placed) == len(postman.WORKED)
+    # What the emulator received: the changed bytes, under a signature of the bytes before.
+    refused = [e for e in pbx.log.query() if e.status == 403]
+    assert len(refused) == len(TAMPER)
+    for entry in refused:
+        data = entry.request_body.encode("utf-8")
+        assert any(new.encode() in data for _, new in TAMPER.values()), entry.request_body
+        assert entry.request_headers["X-Client-Sign"] != signing.sign(CLIENT_ID, data, CLIENT_KEY)
+
+
+def test_dynamic_variables_are_signed_as_sent(emulator: tuple[Pbx, str], tmp_path: Path) -> None:
+    """``{{$guid}}`` takes a new value each time Postman resolves it: the script resolves it
+    once and sends what it signed, in a body and in a GET's query."""
+    pbx, url = emulator
+    collection = postman.build()
+    by_name = {item["name"]: item for item in requests(collection, postman.PBX_FOLDER)}
+    call_back = by_name["call_back"]["request"]
+    call_back["body"]["raw"] = call_back["body"]["raw"].replace(
+        '"request_number"', '"comment" : "{{$guid}} {{$randomInt}}",\n  "request_number"'
+    )
+    get = by_name["get_record (GET, Table А.4)"]["request"]
+    get["url"]["raw"] += "&probe={{$guid}}"
+    get["url"]["query"].append({"key": "probe", "value": "{{$guid}}"})
+    run = executions(run_newman(collection, postman.PBX_FOLDER, tmp_path, **pbx_vars(url)))
+    for name in ("call_back", "get_record (GET, Table А.4)"):
+        assert run[name]["response"]["code"] == 200, (name, answer(run[name]))
+    for entry in pbx.log.query():
+        data = entry.request_body.encode("utf-8")
+        assert b"{{" not in data, entry.request_body
+        assert entry.request_headers["X-Client-Sign"] == signing.sign(CLIENT_ID, data, CLIENT_KEY)
+    assert any(b'"comment" : "' in e.request_body.encode() for e in pbx.log.query())
+    assert any(e.request_body.startswith("session_id=") and "&probe=" in e.request_body
+               for e in pbx.log.query())
 
 
 def test_the_guides_notifications_are_accepted_by_the_reference_crm(tmp_path: Path) -> None:
-    with serving(ReferenceCrm(CLIENT_ID, CLIENT_KEY)) as url:
+    crm = ReferenceCrm(CLIENT_ID, CLIENT_KEY)
+    received: list[Request] = []
+
+    def recording(request: Request) -> Response:
+        received.append(request)
+        return crm(request)
+
+    with serving(recording) as url:
         run = executions(
             run_newman(
                 postman.build(),
@@ -227,8 +267,13 @@ def test_the_guides_notifications_are_accepted_by_the_reference_crm(tmp_path: Pa
     for name, execution in run.items():
         assert execution["response"]["code"] == 200, name
         assert failed(execution) == [], name
-        body = execution["request"]["body"]["raw"].encode("utf-8")
-        assert header(execution, "X-Client-Sign") == signing.sign(CLIENT_ID, body, CLIENT_KEY)
+    # What the CRM received: the guide's bytes, signed over exactly those bytes.
+    assert sorted(r.body for r in received) == sorted(
+        examples.raw(f"call_events.{s}") for s in ("new", "connected", "disconnected")
+    )
+    for request in received:
+        sign = request.headers.get("X-Client-Sign")
+        assert sign == signing.sign(CLIENT_ID, request.body, CLIENT_KEY)
 
 
 def test_the_schema_check_refuses_an_answer_off_table_a3(tmp_path: Path) -> None:

@@ -36,22 +36,33 @@ SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 PBX_FOLDER = "PBX API (call_back, get_record)"
 CRM_FOLDER = "External system (call_events)"
 
-#: Signs the request as it will be sent (1.4.1, D21). ``replaceIn`` resolves any
-#: ``{{variable}}`` the body or query holds, as Postman does when it sends them.
+#: Signs the request as it will be sent (1.4.1, D21). ``replaceIn`` resolves every
+#: ``{{variable}}`` the body or query holds once, dynamic ones (``{{$guid}}``) included, and
+#: the resolved text is put back into the request: what is signed is what is sent.
 SIGN = f"""\
 // X-Client-Sign = sha256hex(client_id + data + key), guide 1.4.1/1.4.2: lowercase hex.
 // data is the raw body exactly as sent (never re-serialised JSON); a GET without a body
 // (get_record, E5) signs its raw query string as sent, without the "?" (D21).
 const CryptoJS = require("crypto-js");
-const id = pm.variables.get("client_id");
-const key = pm.variables.get("client_key");
+const id = pm.variables.replaceIn(pm.variables.get("client_id") || "");
+const key = pm.variables.replaceIn(pm.variables.get("client_key") || "");
 if (!id || !key) {{
     throw new Error("set the variables client_id and client_key (section 3.1.1)");
 }}
-const raw = pm.request.body && pm.request.body.mode === "raw" ? pm.request.body.raw || "" : "";
-let data = pm.variables.replaceIn(raw);
+const body = pm.request.body;
+let data = "";
+if (body && body.mode === "raw") {{
+    // Resolved once and put back: Postman would resolve {{{{$guid}}}} again when sending.
+    data = pm.variables.replaceIn(body.raw || "");
+    body.update({{mode: "raw", raw: data, options: body.options}});
+}} else if (body && body.mode && !body.isEmpty()) {{
+    throw new Error("1.4.1 signs JSON data: give the request a raw body, not " + body.mode);
+}}
 if (!data && pm.request.method === "GET") {{
-    data = pm.variables.replaceIn(pm.request.url.getQueryString() || "");
+    pm.request.url.query.each((param) => {{
+        param.value = pm.variables.replaceIn(param.value || "");
+    }});
+    data = pm.request.url.getQueryString() || "";
 }}
 pm.request.headers.upsert({{key: "{CLIENT_ID_HEADER}", value: id}});
 pm.request.headers.upsert({{
@@ -282,7 +293,9 @@ def _description(profile: Profile) -> str:
         "`crm_url`, `client_id`, `client_key`. The collection's pre-request script signs every "
         f"request (1.4.1): `{SIGN_HEADER} = sha256hex(client_id + data + key)` in lowercase "
         "hex, where data is the raw body exactly as sent, or, for a GET without a body, its "
-        "raw query string (D21). Change a body freely: the signature follows what is sent.\n\n"
+        "raw query string (D21). Change a body freely, `{{variables}}` included: the script "
+        "resolves them once, puts the result back and signs it, so what is signed is what is "
+        "sent.\n\n"
         "The tests check a 2xx answer and, for the PBX's methods, `result` 0 (a number, or "
         "a string as every example sends it: E2) with the method's value, against Table А.3/"
         "А.4's schema. They check the answers only; whether a signature, a refusal or a shape "
