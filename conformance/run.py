@@ -237,7 +237,9 @@ class Progress:
         with _terminal(self.config) as reporter:
             if reporter is None:
                 return
-            if reporter.currentfspath is not None:
+            # pytest keeps a file (Path), a case's location (str) or, once an outcome is
+            # written, a marker (-2) there: only the first two are a line to take up again.
+            if isinstance(reporter.currentfspath, Path | str):
                 self.interrupted = reporter.currentfspath
             reporter.ensure_newline()
             reporter.write_line(redact(text, self.secrets))

@@ -188,6 +188,17 @@ def test_lines_stand_apart_and_the_results_resume_after_their_name(
     assert reporter.currentfspath == where
 
 
+def test_after_an_outcome_pytests_marker_is_not_a_name_to_write_again() -> None:
+    """pytest leaves ``currentfspath = -2`` once a case's outcome is written (-v, and after
+    the last case): the lines stand apart and nothing is named again (no AttributeError)."""
+    reporter = Reporter(None)
+    reporter.currentfspath = -2  # type: ignore[assignment]
+    writer = Writer(_config(reporter), [CLIENT_KEY])
+    writer.line("waiting for the rest")
+    writer.resume()
+    assert reporter.out == "\nwaiting for the rest\n"
+
+
 def test_a_request_in_flight_is_a_wait_named_without_its_query_or_user() -> None:
     release = threading.Event()
 

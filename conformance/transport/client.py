@@ -264,45 +264,44 @@ class Client:
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
 
-        start = time.perf_counter()
-        ticket = self._watchdog.arm(self.timeout, expire)
-        awaited = waiting(f"an answer to {method} {where(url)} (--sut-timeout)", self.timeout)
-        try:
-            with (
-                awaited,
-                self._http.stream(
+        # Around the timed span, not in it: entering and leaving a wait takes the progress
+        # line's lock, which a line being written holds (transport/waits.py).
+        with waiting(f"an answer to {method} {where(url)} (--sut-timeout)", self.timeout):
+            start = time.perf_counter()
+            ticket = self._watchdog.arm(self.timeout, expire)
+            try:
+                with self._http.stream(
                     method, url, content=body, headers=sent, extensions={"trace": trace}
-                ) as response,
-            ):
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_raw():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size >= MAX_BODY:
-                        break
-                if expired.is_set():
-                    raise httpx.ReadTimeout("answer not complete in time")
-                ex.request_headers = [
-                    (k.decode("latin-1"), v.decode("latin-1"))
-                    for k, v in response.request.headers.raw
-                ]
-                ex.status = response.status_code
-                ex.response_headers = [
-                    (self._scrub(k).decode("latin-1"), self._scrub(v).decode("latin-1"))
-                    for k, v in response.headers.raw
-                ]
-                ex.response_body = self._scrub(b"".join(chunks)[:MAX_BODY])
-        except httpx.TimeoutException:
-            ex.error = f"no answer within {self.timeout:g} s (--sut-timeout)"
-        except httpx.HTTPError as exc:
-            if expired.is_set():
+                ) as response:
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_raw():
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size >= MAX_BODY:
+                            break
+                    if expired.is_set():
+                        raise httpx.ReadTimeout("answer not complete in time")
+                    ex.request_headers = [
+                        (k.decode("latin-1"), v.decode("latin-1"))
+                        for k, v in response.request.headers.raw
+                    ]
+                    ex.status = response.status_code
+                    ex.response_headers = [
+                        (self._scrub(k).decode("latin-1"), self._scrub(v).decode("latin-1"))
+                        for k, v in response.headers.raw
+                    ]
+                    ex.response_body = self._scrub(b"".join(chunks)[:MAX_BODY])
+            except httpx.TimeoutException:
                 ex.error = f"no answer within {self.timeout:g} s (--sut-timeout)"
-            else:
-                ex.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self._watchdog.disarm(ticket)
-        ex.elapsed_ms = (time.perf_counter() - start) * 1000
+            except httpx.HTTPError as exc:
+                if expired.is_set():
+                    ex.error = f"no answer within {self.timeout:g} s (--sut-timeout)"
+                else:
+                    ex.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._watchdog.disarm(ticket)
+            ex.elapsed_ms = (time.perf_counter() - start) * 1000
         self._last.crashed = ex.crashed
         with self._tally_lock:
             self._sent += 1
