@@ -4,7 +4,8 @@
 writes the contract as an OpenAPI 3.1 document or a Postman v2.1 collection (D50),
 as JSON, to standard output or to FILE. A bad argument or a file that cannot be
 written is one ``ERROR:`` line on standard error and exit status 2, never a
-traceback. Nothing here knows a key: the exports hold none.
+traceback. Nothing here knows a key: the exports hold none of a user's, only the
+guide's published worked example (1.4.2).
 """
 
 from __future__ import annotations

@@ -339,8 +339,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         results.write(s.report_dir / "results.json", document, s.secrets)
         junit.write(s.report_dir / "junit.xml", document)
+        quoted = contract.published(s.secrets)
         exports = contract.attach(
-            s.report_dir, s.profile, lambda export: results.redact_tree(export, s.secrets)
+            s.report_dir, s.profile, lambda export: results.redact_tree(export, quoted)
         )
         report.write(document, s.report_dir, exports)
     except OSError as exc:

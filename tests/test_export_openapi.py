@@ -24,6 +24,7 @@ from referencing.jsonschema import DRAFT202012
 
 from conformance import contract
 from conformance.contract import openapi
+from conformance.report.results import redact_tree
 from conformance.spec import examples, schemas
 from conformance.spec.errata import ERRATA
 from tests.support import CLIENT_KEY, ROOT, run_suite
@@ -53,6 +54,7 @@ def guide_examples(
         for i, parameter in enumerate(operation.get("parameters", [])):
             for name, example in parameter.get("examples", {}).items():
                 yield name, (*where, "parameters", str(i), "schema"), example
+        holders: list[tuple[tuple[str, ...], Any]]
         holders = [(("requestBody",), operation.get("requestBody", {}))]
         holders += [(("responses", code), r) for code, r in operation["responses"].items()]
         for at, holder in holders:
@@ -241,6 +243,8 @@ BAD = [
     ((), "the following arguments are required: COMMAND"),
     (("export", "openapi", "--out", "/proc/vats.json"), "--out: cannot write '/proc/vats.json'"),
     (("export", "openapi", "--out", "/nonexistent/dir/x.json"), "--out: cannot write"),
+    (("export", "openapi", "--out", ""), "names a folder, not a file"),
+    (("export", "openapi", "--out", "/"), "names a folder, not a file"),
 ]
 
 
@@ -285,3 +289,26 @@ def test_a_run_attaches_both_exports_and_the_page_links_them(tmp_path: Path) -> 
     page = (run.report_dir / "index.html").read_text(encoding="utf-8")
     for name in contract.FILES.values():
         assert f'href="{name}"' in page
+
+
+def test_an_out_that_is_not_a_regular_file_is_written_through(tmp_path: Path) -> None:
+    """A symlink (``/dev/stdout`` is one) is written through, never replaced. (Not tried on
+    /dev/null itself: a regression would replace the machine's device when run as root.)"""
+    target = tmp_path / "target.json"
+    target.write_text("", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    done = _cli("export", "openapi", "--out", str(link))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert link.is_symlink()
+    assert json.loads(target.read_text(encoding="utf-8")) == json.loads(contract.text("openapi"))
+
+
+def test_only_a_published_key_is_redacted_from_the_exports(tmp_path: Path) -> None:
+    """A run's own key cannot be in an export; redacting it as a substring would rewrite
+    the exports (a key ``key`` renames every ``"key"`` field of the collection)."""
+    assert contract.published(["key", "test", CLIENT_KEY]) == [CLIENT_KEY]
+    contract.attach(tmp_path, "guide", lambda e: redact_tree(e, contract.published(["key"])))
+    for kind, name in contract.FILES.items():
+        written = json.loads((tmp_path / name).read_text(encoding="utf-8"))
+        assert written == json.loads(contract.text(kind))

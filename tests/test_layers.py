@@ -43,7 +43,6 @@ ALLOWED: dict[str, set[str]] = {
     "run": {
         "version",
         "spec",
-        "contract",
         "transport",
         "grading",
         "settings",

@@ -9,6 +9,7 @@ results.json (D50).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -16,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from conformance.contract import openapi, postman
+from conformance.spec import examples
 from conformance.spec.schemas import PROFILES, Profile
 
-__all__ = ["FILES", "PROFILES", "attach", "build", "dumps", "text", "write"]
+__all__ = ["FILES", "PROFILES", "attach", "build", "dumps", "published", "text", "write"]
 
 #: The exports, by the name the command line gives them, and the file a report carries each in.
 FILES = {"openapi": "openapi.json", "postman": "postman_collection.json"}
@@ -41,7 +43,15 @@ def text(kind: str, profile: Profile = "guide") -> str:
 
 
 def write(content: str, out: Path) -> None:
-    """Write ``content`` to ``out`` through a partial file, so that no reader sees half of it."""
+    """Write ``content`` to ``out``: a new or regular file through a partial file beside it,
+    so that no reader sees half of it; anything else (``/dev/stdout``, a FIFO, a symlink)
+    is written through, never replaced."""
+    if not out.name:
+        raise IsADirectoryError(errno.EISDIR, "names a folder, not a file", str(out))
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        with out.open("w", encoding="utf-8") as fh:
+            fh.write(content)
+        return
     partial = out.with_name(f".{out.name}.partial")
     try:
         partial.write_text(content, encoding="utf-8")
@@ -50,14 +60,22 @@ def write(content: str, out: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
+def published(secrets: list[str]) -> list[str]:
+    """Of a run's ``secrets``, those an export can hold: the exports carry no key of a run,
+    only the guide's published worked examples (1.4.2, В.1), whose key a test setup may
+    use as its own. Redacting anything else would rewrite the exports themselves (a key
+    ``key`` would rename every ``"key"`` field of the collection)."""
+    keys = {vector["key"] for vector in examples.signature_vectors().values()}
+    return [secret for secret in secrets if secret in keys]
+
+
 def attach(
     report_dir: Path, profile: Profile, scrub: Callable[[dict[str, Any]], Any] = dict
 ) -> list[str]:
     """Write every export into ``report_dir``; the names of the files written.
 
-    ``scrub`` takes each document before it is written: the run's redaction. The
-    exports hold no key of a run, but they quote the guide's worked example (1.4.2),
-    whose published key a test setup may use as its own.
+    ``scrub`` takes each document before it is written: the run's redaction of the
+    keys ``published`` names.
     """
     report_dir.mkdir(parents=True, exist_ok=True)
     for kind, name in FILES.items():

@@ -34,6 +34,7 @@ _SCHEMAS = "#/components/schemas/"
 _JSON = "application/json"
 #: The guide's production API address (1.3) and the external system's in figure 2.
 _API_ADDRESS = "https://api.cloudpbx.rt.ru"
+_TEST_API_ADDRESS = "https://api-test.cloudpbx.rt.ru"
 _EXTERNAL_ADDRESS = "https://192.168.89.79:8090"
 
 #: The readings of ``x-reading`` that are not errata (schemas.py's docstring).
@@ -99,7 +100,7 @@ def components(profile: Profile) -> dict[str, Any]:
 
 def _example(name: str) -> dict[str, Any]:
     """The guide's example ``name`` (``call_events.new``) as an Example Object."""
-    entry = next(e for e in examples.index() if e["file"] == f"{name}.json")
+    entry = examples.entry(name)
     notes = [f"Guide section {entry['section']}, as printed (fixtures/guide_examples/{name}.json)."]
     errata = entry.get("errata", [])
     if errata:
@@ -357,7 +358,14 @@ def build(profile: Profile = "guide") -> dict[str, Any]:
                         ),
                     }
                 },
-            }
+            },
+            {
+                "url": _TEST_API_ADDRESS,
+                "description": (
+                    "The test Integration API of Appendix В («Отладка взаимодействия»: "
+                    "without SSL, http://api-test.cloudpbx.rt.ru in В.1; with SSL, this)"
+                ),
+            },
         ],
         "tags": [
             {"name": section, "description": section_heading(section)}

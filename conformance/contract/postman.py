@@ -115,14 +115,8 @@ def _url(base: str, method: str, query: list[dict[str, str]] | None = None) -> d
     return url
 
 
-def _entry(name: str) -> dict[str, Any]:
-    """The index entry of example ``name`` (its section, title and errata)."""
-    [entry] = [e for e in examples.index() if e["file"] == f"{name}.json"]
-    return entry
-
-
 def _cites(name: str) -> str:
-    entry = _entry(name)
+    entry = examples.entry(name)
     errata = ", ".join(entry.get("errata", [])) or "none"
     return (
         f"The guide's example, section {entry['section']}, «{entry['title']}» (errata: {errata})."

@@ -18,6 +18,12 @@ def index() -> list[dict[str, Any]]:
     return entries
 
 
+def entry(name: str) -> dict[str, Any]:
+    """The index entry of example ``name`` (``call_events.new``): section, title, errata."""
+    [found] = [e for e in index() if e["file"] == f"{name}.json"]
+    return found
+
+
 def raw(name: str) -> bytes:
     """The example's bytes exactly as the guide prints them, e.g. ``call_events.new``."""
     return (EXAMPLES / f"{name}.json").read_bytes()
