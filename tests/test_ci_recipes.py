@@ -64,13 +64,19 @@ BROKEN_BASELINE = f"""{KNOWN}
 id = "{BROKEN_KNOWN}"
 reason = "CRM-413: a session_id that is no string is a 500 until the parser is fixed"
 """
+#: A user's repository has its own pytest set-up: an option the suite does not know, and a
+#: conftest that imports what the job's Python does not have (a Django project's, say).
+USER_PYPROJECT = """[tool.pytest.ini_options]
+addopts = "--an-option-of-the-users-own-plugin"
+"""
+USER_CONFTEST = "import a_module_the_job_does_not_have  # noqa: F401\n"
 #: The longest any one step may take (the suite's run, a pip install).
 STEP_TIMEOUT = 600.0
 #: The suite's own options, in both spellings, and pytest's that a recipe uses.
 SUITE_OPTIONS = {name for name, _, _ in OPTIONS} | {
     "--vats-" + name.removeprefix("--") for name, _, _ in OPTIONS
 }
-PYTEST_OPTIONS = {"--pyargs"}
+PYTEST_OPTIONS = {"--pyargs", "--noconftest"}
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w.-]+@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
 
 
@@ -81,6 +87,8 @@ class Step:
 
     lines: list[str]
     always: bool = False
+    #: The step's own variables (GitHub's step-level ``env``), over the job's.
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,7 +109,11 @@ class Job:
     def without(self, *words: str) -> Job:
         """The same job without the lines containing any of ``words``."""
         steps = [
-            Step([line for line in step.lines if not any(w in line for w in words)], step.always)
+            Step(
+                [line for line in step.lines if not any(w in line for w in words)],
+                step.always,
+                step.env,
+            )
             for step in self.steps
         ]
         return Job(self.variables, [s for s in steps if s.lines], self.doc)
@@ -115,7 +127,11 @@ def load(name: str) -> dict[str, Any]:
 def github_job(doc: dict[str, Any]) -> tuple[dict[str, Any], Job]:
     (job,) = doc["jobs"].values()
     steps = [
-        Step([step["run"]], always=step.get("if") == "always()")
+        Step(
+            [step["run"]],
+            always=step.get("if") == "always()",
+            env={k: str(v) for k, v in step.get("env", {}).items()},
+        )
         for step in job["steps"]
         if "run" in step
     ]
@@ -159,6 +175,16 @@ def test_ci_md_shows_each_recipe_verbatim() -> None:
         assert path.read_text(encoding="utf-8") in blocks, f"docs/CI.md does not show {path.name}"
 
 
+def test_the_readme_shows_the_recipes_suite_command() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Gating your CI", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"^```sh\n(.*?)^```$", section, flags=re.M | re.S)
+    assert found, "README's 'Gating your CI' lost its command"
+    for name in RECIPES:
+        words = shlex.split(found[1].replace("\\\n", " "))  # the lines continued
+        assert words == suite_words(read(name)[1]), name
+
+
 @pytest.mark.parametrize("name", RECIPES)
 def test_the_suite_runs_as_a_gate(name: str) -> None:
     _, job = read(name)
@@ -168,6 +194,9 @@ def test_the_suite_runs_as_a_gate(name: str) -> None:
     assert option(words, "--pyargs") == "conformance.roles.crm_webhook"
     assert option(words, "--baseline") == BASELINE
     assert option(words, "--crm-url").startswith("http://127.0.0.1:")
+    # The user's repository's own pytest set-up stays out (its conftest and addopts).
+    assert "--noconftest" in words
+    assert option(words, "-o") == "addopts="
     unknown = {w for w in words if w.startswith("--")} - SUITE_OPTIONS - PYTEST_OPTIONS
     assert not unknown, f"options the suite does not have: {unknown}"
     # The key comes from the environment (the CI's secrets), never a command line.
@@ -193,8 +222,14 @@ def test_github_job() -> None:
         s["with"]["python-version"] for s in job_doc["steps"] if "setup-python" in s.get("uses", "")
     ]
     assert tuple(int(p) for p in str(python).split(".")) >= (3, 11)
-    for name in SECRETS:
-        assert job.variables[name] == f"${{{{ secrets.{name} }}}}"
+    # The key only in the steps that use it: not in the actions' or pip's environment.
+    assert not set(SECRETS) & set(job.variables)
+    for step in job_doc["steps"]:
+        uses_key = "$CRM_COMMAND" in step.get("run", "") or "-m pytest" in step.get("run", "")
+        given = {k: v for k, v in step.get("env", {}).items() if k in SECRETS}
+        assert given == ({n: f"${{{{ secrets.{n} }}}}" for n in SECRETS} if uses_key else {})
+    (checkout,) = [s for s in job_doc["steps"] if "checkout" in s.get("uses", "")]
+    assert checkout["with"]["persist-credentials"] is False
     # The suite's step decides: it has no condition and may not fail quietly.
     (suite_step,) = [s for s in job_doc["steps"] if "-m pytest" in s.get("run", "")]
     assert "if" not in suite_step
@@ -207,13 +242,15 @@ def test_github_job() -> None:
         assert covered(f"{report_dir}/{name}", kept), f"{name} is not kept"
     (junit,) = [s for s in job_doc["steps"] if "action-junit-report" in s.get("uses", "")]
     assert junit["if"] == "always()"
+    assert junit["continue-on-error"] is True  # a view: it cannot fail the job
     assert junit["with"]["report_paths"] == f"{report_dir}/junit.xml"
     assert not junit["with"].get("fail_on_failure")  # the suite's status decides, not the view
 
 
 def test_gitlab_job() -> None:
     job_doc, job = read("gitlab")
-    image = re.fullmatch(r"python:3\.(\d+)(-[\w.-]+)?", job_doc["image"])
+    # Not -slim or -alpine: the wait needs curl, a git URL install needs git.
+    image = re.fullmatch(r"python:3\.(\d+)(-(bookworm|trixie))?", job_doc["image"])
     assert image, f"image {job_doc['image']} is not a pinned Python 3"
     assert int(image[1]) >= 11
     assert job_doc["timeout"]
@@ -275,7 +312,8 @@ def runner_python(base: Path) -> Path:
 
 def environment(job: Job, bin_dir: Path, settings: dict[str, str]) -> dict[str, str]:
     """A runner's environment: this machine's, less the suite's and Python's own variables,
-    ``python`` first on PATH, the job's variables (secrets resolved), then ``settings``."""
+    ``python`` first on PATH, the job's variables (secrets resolved), then ``settings``; a
+    step adds its own (``step_environment``)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -285,12 +323,23 @@ def environment(job: Job, bin_dir: Path, settings: dict[str, str]) -> dict[str, 
     env["PATH"] = os.pathsep.join(
         [str(bin_dir), *(p for p in env.get("PATH", "").split(os.pathsep) if p != own_bin)]
     )
-    for name, value in job.variables.items():
+    env.update(resolved(job.variables))
+    # GitLab's masked CI/CD variables are the job's environment; GitHub's secrets are
+    # given to the steps that name them.
+    if not any(step.env for step in job.steps):
+        env.update(SECRETS)
+    env.update(settings)
+    return env
+
+
+def resolved(variables: dict[str, str]) -> dict[str, str]:
+    """``variables`` with ``${{ secrets.NAME }}`` evaluated as GitHub does."""
+    out = {}
+    for name, value in variables.items():
         secret = re.fullmatch(r"\$\{\{ secrets\.(\w+) \}\}", value)
         assert secret or "${{" not in value, f"{name}: no runner here evaluates {value}"
-        env[name] = SECRETS[secret[1]] if secret else value
-    env.update(SECRETS, **settings)
-    return env
+        out[name] = SECRETS[secret[1]] if secret else value
+    return out
 
 
 def run_job(job: Job, base: Path, settings: dict[str, str], baseline: str = KNOWN) -> Finished:
@@ -299,6 +348,9 @@ def run_job(job: Job, base: Path, settings: dict[str, str], baseline: str = KNOW
     repo = base / "repo"
     repo.mkdir()
     (repo / BASELINE).write_text(baseline, encoding="utf-8")
+    # The user's own pytest set-up, which the suite's run must not pick up.
+    (repo / "pyproject.toml").write_text(USER_PYPROJECT, encoding="utf-8")
+    (repo / "conftest.py").write_text(USER_CONFTEST, encoding="utf-8")
     bin_dir = runner_python(base)
     env = environment(job, bin_dir, settings)
     status, output, groups = 0, [], []
@@ -309,7 +361,7 @@ def run_job(job: Job, base: Path, settings: dict[str, str], baseline: str = KNOW
             process = subprocess.Popen(
                 ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "\n".join(step.lines)],
                 cwd=repo,
-                env=env,
+                env={**env, **resolved(step.env), **settings},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -336,7 +388,8 @@ def settings() -> dict[str, str]:
     """What the user sets: the suite from this checkout, a free port for the CRM, and few
     examples per generated case (an environment variable the suite reads, as a user may)."""
     return {
-        "VATS_CONFORMANCE_SPEC": str(ROOT),
+        # The recipe's form: a direct reference, here to this checkout.
+        "VATS_CONFORMANCE_SPEC": f"vats-conformance @ {ROOT.as_uri()}",
         "CRM_PORT": str(free_port()),
         "VATS_EXAMPLES": "5",
     }
@@ -362,6 +415,10 @@ def test_the_recipe_passes_against_the_reference_crm(
     installed = list(done.python.glob("lib/python3*/site-packages/conformance/plugin.py"))
     assert installed, "the recipe's install line did not install the suite"
     assert CLIENT_KEY not in done.output
+    # Nor in what the job keeps (the artifacts are not masked as a job's log is).
+    for kept in (done.repo / "reports").rglob("*"):
+        if kept.is_file():
+            assert CLIENT_KEY.encode() not in kept.read_bytes(), kept
 
 
 def test_the_recipe_fails_on_a_broken_crm(settings: dict[str, str], tmp_path: Path) -> None:
@@ -397,5 +454,17 @@ def test_the_wait_for_the_crm_is_bounded(name: str, tmp_path: Path) -> None:
         {"CRM_COMMAND": "sleep 60", "CRM_PORT": str(free_port()), "CRM_START_TIMEOUT": "2"},
     )
     assert done.status != 0
-    assert "did not answer" in done.output
+    assert "did not answer on port" in done.output
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_a_crm_command_that_exits_ends_the_wait(name: str, tmp_path: Path) -> None:
+    _, job = read(name)
+    start_only = job.without("pip install", "-m pytest")
+    settings = {"CRM_COMMAND": "exit 3", "CRM_PORT": str(free_port()), "CRM_START_TIMEOUT": "60"}
+    started = time.monotonic()
+    done = run_job(start_only, tmp_path, settings)
+    assert done.status != 0
+    assert "The CRM's command exited (status 3)" in done.output
     assert time.monotonic() - started < 30

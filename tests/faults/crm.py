@@ -22,6 +22,11 @@ Each also runs as a command, the way a CRM under test is started in a CI job
 (``vats-reference-crm`` with that receiver; tests/test_ci_recipes.py)::
 
     python -m tests.faults.crm NAME [vats-reference-crm's options]
+
+As a command a fault is not quite what the self-tests serve: the suite's own options
+for it (``OPTIONS``) are not given, those in ``NAMES_AS_SENT`` see header names in
+lower case (uvicorn), and one that sleeps in its handler holds the server's loop
+(the self-tests answer each request on a thread). Use the plain ones there.
 """
 
 from __future__ import annotations
