@@ -156,7 +156,10 @@ def _http_url(option: str, raw: str, *, shown: str | None = None) -> SplitResult
     """``raw`` as an http(s) URL with a host and a valid port; one ERROR: line otherwise
     (naming ``shown``, the value as given, when ``raw`` was filled in for the check)."""
     given = raw if shown is None else shown
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed [
+        raise pytest.UsageError(f"{option}: not a URL ({exc}), got {given!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise pytest.UsageError(f"{option}: expected an http:// or https:// URL, got {given!r}")
     try:

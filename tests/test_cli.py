@@ -32,6 +32,8 @@ BAD_OPTIONS = [
     (["--crm-url", "ftp://example.org"], "--crm-url: expected an http:// or https:// URL"),
     (["--crm-url", "127.0.0.1:8080"], "--crm-url: expected an http:// or https:// URL"),
     (["--crm-url", "http://127.0.0.1:99999"], "--crm-url: bad port"),
+    (["--crm-url", "http://[::1"], "--crm-url: not a URL (Invalid IPv6 URL)"),
+    (["--pbx-url", "https://[::1:8443/"], "--pbx-url: not a URL (Invalid IPv6 URL)"),
     (["--crm-url", "http://127.0.0.1:8080/?a=1"], "--crm-url: a base URL takes no query"),
     (["--crm-url", "http://127.0.0.1:8080"], "--crm-url needs the integration's credentials"),
     (["--pbx-url", "http://127.0.0.1:8090"], "--pbx-url needs the integration's credentials"),

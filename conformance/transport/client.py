@@ -266,6 +266,7 @@ class Client:
 
         # Around the timed span, not in it: entering and leaving a wait takes the progress
         # line's lock, which a line being written holds (transport/waits.py).
+        unsent = False
         with waiting(f"an answer to {method} {where(url)} (--sut-timeout)", self.timeout):
             start = time.perf_counter()
             ticket = self._watchdog.arm(self.timeout, expire)
@@ -273,25 +274,10 @@ class Client:
                 with self._http.stream(
                     method, url, content=body, headers=sent, extensions={"trace": trace}
                 ) as response:
-                    chunks: list[bytes] = []
-                    size = 0
-                    for chunk in response.iter_raw():
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size >= MAX_BODY:
-                            break
-                    if expired.is_set():
-                        raise httpx.ReadTimeout("answer not complete in time")
-                    ex.request_headers = [
-                        (k.decode("latin-1"), v.decode("latin-1"))
-                        for k, v in response.request.headers.raw
-                    ]
-                    ex.status = response.status_code
-                    ex.response_headers = [
-                        (self._scrub(k).decode("latin-1"), self._scrub(v).decode("latin-1"))
-                        for k, v in response.headers.raw
-                    ]
-                    ex.response_body = self._scrub(b"".join(chunks)[:MAX_BODY])
+                    self._read(ex, response, expired)
+            except httpx.InvalidURL as exc:  # nothing sent: a bad URL (a PBX's recording url)
+                ex.error = f"InvalidURL: {exc}"
+                unsent = True
             except httpx.TimeoutException:
                 ex.error = f"no answer within {self.timeout:g} s (--sut-timeout)"
             except httpx.HTTPError as exc:
@@ -302,17 +288,42 @@ class Client:
             finally:
                 self._watchdog.disarm(ticket)
             ex.elapsed_ms = (time.perf_counter() - start) * 1000
-        self._last.crashed = ex.crashed
+        if not unsent:  # a URL that could not be sent says nothing of the target's health
+            self._last.crashed = ex.crashed
         with self._tally_lock:
             self._sent += 1
             if ex.answered:
                 self._answered_ms.append(ex.elapsed_ms)
         return ex
 
+    def _read(self, ex: Exchange, response: httpx.Response, expired: threading.Event) -> None:
+        """The answer into ``ex``: at most ``MAX_BODY`` bytes, scrubbed of the secrets."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_BODY:
+                break
+        if expired.is_set():
+            raise httpx.ReadTimeout("answer not complete in time")
+        ex.request_headers = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.request.headers.raw
+        ]
+        ex.status = response.status_code
+        ex.response_headers = [
+            (self._scrub(k).decode("latin-1"), self._scrub(v).decode("latin-1"))
+            for k, v in response.headers.raw
+        ]
+        ex.response_body = self._scrub(b"".join(chunks)[:MAX_BODY])
+
 
 def where(url: str) -> str:
     """``url`` without its query, user info or fragment: what a progress line names."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [: send says what is wrong with it
+        return "a URL that is not one"
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
