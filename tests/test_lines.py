@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conformance.sut.calls import Lines
+import pytest
+
+from conformance.sut.calls import Lines, fetch_link
+from conformance.transport.client import Exchange
 from conformance.transport.listener import Received
 
 
@@ -57,3 +60,39 @@ def test_without_a_listener_nothing_waits() -> None:
     lines.placed("a")
     lines.wait_free()  # returns at once
     assert lines.open == {"a"}
+
+
+class AnsweringPbx:
+    """A PBX driver whose get_record answers ``status`` by one transport and "in progress"
+    (409, result 32) by the others, counting the requests."""
+
+    def __init__(self, status: int | None, broken: str) -> None:
+        self.status, self.broken, self.asked = status, broken, []
+
+    def get_record(self, session_id: str, *, transport: str) -> Exchange:
+        self.asked.append(transport)
+        ex = Exchange("POST", "http://pbx/get_record", [], b"")
+        if transport == self.broken:
+            ex.status = self.status
+            ex.error = None if self.status else "no answer within 5 s (--sut-timeout)"
+        else:
+            ex.status, ex.response_body = 409, b'{"result": 32, "resultMessage": "later"}'
+        return ex
+
+
+@pytest.mark.parametrize("status", [405, 500, 503, None])
+def test_a_transport_not_served_or_broken_is_not_asked_again(status: int | None) -> None:
+    """fetch_link waits for a recording being prepared, not for a transport that answers
+    405, a 5xx or nothing: that one is asked once and judged by the caller."""
+    pbx = AnsweringPbx(status, broken="get")
+    url, last = fetch_link(pbx, "s-1", wait=0.5, transports=("post", "get"))  # type: ignore[arg-type]
+    assert url is None
+    assert pbx.asked.count("get") == 1
+    assert pbx.asked.count("post") > 1  # still asked while its recording is prepared
+    assert [ex.status for ex in last] == [409, status]
+
+
+def test_when_every_transport_is_broken_the_wait_ends_at_once() -> None:
+    pbx = AnsweringPbx(405, broken="post")
+    url, last = fetch_link(pbx, "s-1", wait=30, transports=("post",))  # type: ignore[arg-type]
+    assert (url, pbx.asked, [ex.status for ex in last]) == (None, ["post"], [405])

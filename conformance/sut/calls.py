@@ -181,18 +181,19 @@ def _fetch_link(
     pbx: PbxApi, session_id: str, deadline: float, transports: tuple[str, ...]
 ) -> tuple[str | None, list[Exchange]]:
     pause = 0.2
+    asked = list(transports)
+    last: dict[str, Exchange] = {}
     while True:
-        last: list[Exchange] = []
-        for transport in transports:
-            ex = pbx.get_record(session_id, transport=transport)
-            last.append(ex)
+        for transport in list(asked):
+            ex = last[transport] = pbx.get_record(session_id, transport=transport)
             answer = answers.parse(ex)
             if answers.outcome(answer, "url") == "success":
                 url = answer.value("url")
-                return (url if isinstance(url, str) else None), last
+                return (url if isinstance(url, str) else None), list(last.values())
             if ex.status is None or ex.status >= 500 or ex.status == 405:
-                continue  # not served, or broken: judged by the caller, not waited on
-        if time.monotonic() + pause > deadline:
-            return None, last
+                # Not served, or broken: judged by the caller, not asked again.
+                asked.remove(transport)
+        if not asked or time.monotonic() + pause > deadline:
+            return None, list(last.values())
         time.sleep(pause)
         pause = min(pause * 2, 2.0)
