@@ -87,3 +87,20 @@ def test_missing_baseline_file(tmp_path: Path) -> None:
     run = run_suite(["--baseline", str(tmp_path / "nope.toml")], tmp_path / "r")
     assert run.returncode == 4
     assert "--baseline: cannot read" in run.stderr
+
+
+def test_an_interrupted_run_exits_2_whatever_its_verdicts(tmp_path: Path) -> None:
+    """Interrupted after its first case, with a stale entry that would exit 1: the run did
+    not finish, so its status is pytest's 2; the report of what ran is still written."""
+    baseline = _baseline(tmp_path, '[[known]]\nid = "crm.sign.missing"\nreason = "old bug"\n')
+    with serving(ReferenceCrm(CLIENT_ID, CLIENT_KEY)) as url:
+        run = run_suite(
+            crm_args(
+                url, "-k", "crm.sign.missing", "--baseline", baseline, "-p", "tests.interrupting"
+            ),
+            tmp_path / "r",
+        )
+    assert run.returncode == 2, run.stdout
+    assert "KeyboardInterrupt" in run.stdout
+    assert [c["id"] for c in run.results["cases"]] == ["crm.sign.missing"]
+    assert run.results["baseline"]["stale"] == ["crm.sign.missing"]
