@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +24,16 @@ from typing import Any
 
 import httpx
 import pytest
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conformance.reference.crm import ReferenceCrm
 from conformance.reference.pbx import Pbx
@@ -34,28 +42,8 @@ from conformance.reference.pbx.plans import Scenario
 from conformance.reference.server import Served, serve
 from conformance.reference.web import Request, Response
 from conformance.spec import signing
+from tests.browser import chrome  # skips this module when there is no browser
 from tests.support import CLIENT_ID, CLIENT_KEY
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    if os.environ.get("CI"):
-        pytest.fail("CI must run the browser test: .ci/run installs chromium and chromium-driver")
-    pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
-
-from selenium import webdriver  # noqa: E402 - after the skip: only with a browser
-from selenium.common.exceptions import (  # noqa: E402
-    NoAlertPresentException,
-    StaleElementReferenceException,
-    WebDriverException,
-)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 TOKEN = "console-admin-token-for-tests"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -131,21 +119,9 @@ def crm() -> Iterator[tuple[CountingCrm, Served]]:
         served.stop()
 
 
-def chrome() -> WebDriver:
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    options.add_argument("--window-size=1280,1000")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(10)
-    return driver
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    driver = chrome()
+    driver = chrome("--window-size=1280,1000")
     try:
         yield driver
     finally:
