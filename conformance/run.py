@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conformance.grading.verdict import CaseInfo
-from conformance.report.results import CaseResult, redact
+from conformance.report.results import CaseResult
 from conformance.settings import Settings
 from conformance.sut import crm_client
 from conformance.sut.calls import Lines
@@ -30,6 +30,7 @@ from conformance.sut.crm_client import Traffic
 from conformance.sut.drivers import RUN_TAG, CrmWebhook, PbxApi, Target, unique_session
 from conformance.transport.client import Client, Exchange
 from conformance.transport.listener import Listener, ListenerError
+from conformance.transport.redact import redact
 from conformance.transport.waits import Ticker, waiting
 
 if TYPE_CHECKING:
