@@ -35,6 +35,7 @@ from conformance.run import (
     unmet,
 )
 from conformance.transport.client import Exchange
+from conformance.transport.redact import redact
 
 pytest_plugins = ["conformance.fixtures"]
 
@@ -233,13 +234,13 @@ def _verdict_of(exc: BaseException) -> Verdict:
 
 
 def _scrub(exc: BaseException, secrets: list[str]) -> None:
-    exc.args = tuple(results.redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
+    exc.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
     if isinstance(exc, Finding):
-        exc.expected = results.redact(exc.expected, secrets)
-        exc.actual = results.redact(exc.actual, secrets)
+        exc.expected = redact(exc.expected, secrets)
+        exc.actual = redact(exc.actual, secrets)
     notes = getattr(exc, "__notes__", None)
     if notes:
-        exc.__notes__ = [results.redact(n, secrets) for n in notes]
+        exc.__notes__ = [redact(n, secrets) for n in notes]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -260,7 +261,7 @@ def pytest_runtest_makereport(
     run.first_case = min(run.first_case or call.start, call.start)
     run.last_case = max(run.last_case or call.stop, call.stop)
     verdict, detail, evidence = _judge(call)
-    detail = results.redact("\n".join([detail, *item.stash.get(NOTES, [])]).strip(), s.secrets)
+    detail = redact("\n".join([detail, *item.stash.get(NOTES, [])]).strip(), s.secrets)
     exchanges: list[Exchange] = item.stash.get(LOG, [])
     result = CaseResult(
         info,
@@ -296,7 +297,7 @@ def pytest_runtest_makereport(
         return
     if RANK[verdict] >= RANK[s.fail_on]:
         report.outcome = "failed"
-        report.longrepr = results.redact(
+        report.longrepr = redact(
             f"[{result.case_id}] {verdict}: {info.requirement}\n{detail}", s.secrets
         )
     else:

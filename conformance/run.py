@@ -3,7 +3,9 @@
 ``Run`` is the record the hooks (plugin.py) and fixtures (fixtures.py) share
 through the config's stash; ``launch`` starts what the collected cases need
 (the embedded references, the listener) and establishes the CRM's controls
-before the first case; ``target`` hands a role its system under test.
+before the first case; ``target`` hands a role its system under test. What
+``launch`` starts is stopped when the session ends (``config.add_cleanup``),
+whichever cases ran: under ``-x`` or a narrow ``-k`` no case may have asked for it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conformance.grading.verdict import CaseInfo
-from conformance.report.results import CaseResult, redact
+from conformance.report.results import CaseResult
 from conformance.settings import Settings
 from conformance.sut import crm_client
 from conformance.sut.calls import Lines
@@ -30,6 +32,7 @@ from conformance.sut.crm_client import Traffic
 from conformance.sut.drivers import RUN_TAG, CrmWebhook, PbxApi, Target, unique_session
 from conformance.transport.client import Client, Exchange
 from conformance.transport.listener import Listener, ListenerError
+from conformance.transport.redact import redact
 from conformance.transport.waits import Ticker, waiting
 
 if TYPE_CHECKING:
@@ -165,6 +168,7 @@ def launch(session: pytest.Session) -> None:
         # The reference CRM's client side fetches recordings from the suite's PBX API.
         api = ("--pbx-url", run.api.url) if run.api is not None else ()
         run.crm_child = _embedded("conformance.reference.crm", s, "--oracle", *api)
+        config.add_cleanup(run.crm_child.stop)
     _launch_pbx(config, roles)
     if "crm-webhook" in roles or ("crm-client" in roles and (s.embedded or s.crm_url)):
         _establish_crm(config)
@@ -369,6 +373,7 @@ def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
         return
     if s.listen is not None:
         run.listener = _start_listener(*s.listen)
+        config.add_cleanup(run.listener.stop)
     if s.embedded:
         assert run.listener is not None
         run.pbx_child = _embedded(
@@ -379,6 +384,7 @@ def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
             run.listener.url,
             VATS_ADMIN_TOKEN=s.pbx_admin_token or "",
         )
+        config.add_cleanup(run.pbx_child.stop)  # before the listener (cleanups run last first)
 
 
 def _embedded(module: str, s: Settings, *args: str, **env: str) -> Launched:

@@ -32,6 +32,8 @@ from conformance.options import (
 from conformance.spec.schemas import PROFILES, Profile
 
 FAIL_ON = {"fail": Verdict.FAIL, "non-strict": Verdict.NON_STRICT}
+#: The shortest client key or admin token accepted: every output redacts them (D54, D55).
+MIN_SECRET = 16
 
 #: Call parties for the embedded emulator (its user 101, P19 of docs/PBX_EMULATOR.md).
 EMBEDDED_PARTIES = {
@@ -149,6 +151,17 @@ def _header_value(option: str, raw: str, *, show: bool = True) -> None:
     if not raw.isascii() or not raw.isprintable() or raw != raw.strip():
         raise pytest.UsageError(
             f"{option}: expected printable ASCII without surrounding spaces,{shown}".rstrip(",")
+        )
+
+
+def _secret(option: str, raw: str) -> None:
+    """A key or token: a header value, never shown, and long enough to redact (D55)."""
+    _header_value(option, raw, show=False)
+    if len(raw) < MIN_SECRET:
+        raise pytest.UsageError(
+            f"{option}: shorter than {MIN_SECRET} characters; every output redacts it, and so "
+            "short a value would blank ordinary text: give the one the PBX issued (the guide's "
+            "keys are 32 hex characters, 1.4.2)"
         )
 
 
@@ -282,7 +295,7 @@ def from_config(config: pytest.Config) -> Settings:
     assert client_id is not None
     assert client_key is not None
     _header_value(name["--client-id"], client_id)
-    _header_value(name["--client-key"], client_key, show=False)
+    _secret(name["--client-key"], client_key)
     crm_ca = _ca(name["--crm-ca"], raw["--crm-ca"])
     pbx_ca = _ca(name["--pbx-ca"], raw["--pbx-ca"])
     listen = _listen(name["--listen"], raw["--listen"]) if raw["--listen"] else None
@@ -299,7 +312,7 @@ def from_config(config: pytest.Config) -> Settings:
         crm_oracle = None  # left in the environment or the ini file: no CRM in this run
     admin_token = raw["--pbx-admin-token"]
     if admin_token is not None:
-        _header_value(name["--pbx-admin-token"], admin_token, show=False)
+        _secret(name["--pbx-admin-token"], admin_token)
     elif embedded:
         admin_token = secrets.token_urlsafe(18)  # the embedded emulator's
     profile = raw["--profile"] or "guide"

@@ -17,7 +17,7 @@ from conformance.reference.crm import ReferenceCrm
 from tests.support import CLIENT_ID, CLIENT_KEY, ROOT, crm_args, run_suite, serving
 
 #: A PBX with credentials, as far as the options go (nothing listens there).
-A_PBX = ("--pbx-url", "http://127.0.0.1:8090", "--client-id", "A", "--client-key", "B")
+A_PBX = ("--pbx-url", "http://127.0.0.1:8090", "--client-id", "A", "--client-key", CLIENT_KEY)
 
 BAD_OPTIONS = [
     (["--seed", "-5"], "--seed: expected a value from 0 to 4294967295, got '-5'"),
@@ -386,3 +386,41 @@ def test_crm_ca_must_load(tmp_path: Path) -> None:
     run = run_suite(["--crm-ca", str(bogus)], tmp_path / "r")
     assert run.returncode == 4
     assert "--crm-ca: cannot load" in run.stderr
+
+
+SHORT = "0123456789ABCDE"  # 15 characters: one short of the floor (D55)
+SHORT_SECRETS = [
+    (["--client-key", SHORT], {}, "--client-key"),
+    (
+        ["--crm-url", "http://127.0.0.1:1", "--client-id", CLIENT_ID],
+        {"VATS_CLIENT_KEY": "zQ9x"},
+        "VATS_CLIENT_KEY",
+    ),
+    (["--pbx-admin-token", SHORT], {}, "--pbx-admin-token"),
+    ([], {"VATS_PBX_ADMIN_TOKEN": "t0ken"}, "VATS_PBX_ADMIN_TOKEN"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "where"), SHORT_SECRETS, ids=[w for _, _, w in SHORT_SECRETS]
+)
+def test_a_secret_shorter_than_16_characters_is_refused(
+    tmp_path: Path, args: list[str], env: dict[str, str], where: str
+) -> None:
+    """Redacted everywhere, a key of a character or two would blank the report (issue 13):
+    one ERROR line naming where the value came from, exit 4, the value never shown."""
+    run = run_suite(args, tmp_path / "report", env=env)
+    assert run.returncode == 4, run.stdout + run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, run.stderr
+    assert errors[0].startswith(f"ERROR: {where}: shorter than 16 characters"), errors
+    secret = next(iter(env.values())) if env else args[-1]
+    assert secret not in run.stdout + errors[0].removeprefix(f"ERROR: {where}")
+
+
+def test_a_secret_of_16_characters_is_accepted(tmp_path: Path) -> None:
+    run = run_suite(
+        ["--collect-only", "--client-key", SHORT + "F", "--pbx-admin-token", SHORT + "F"],
+        tmp_path / "report",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

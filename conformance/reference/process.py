@@ -56,6 +56,12 @@ class Launched:
     errors: IO[str]
     module: str
 
+    def stop(self) -> None:
+        """Stop the child, whether it listens yet or not; stopping it again does nothing."""
+        Child(self.process, "").stop()
+        with contextlib.suppress(OSError):
+            self.errors.close()
+
 
 def launch(module: str, args: Sequence[str], env: Mapping[str, str]) -> Launched:
     """Start ``python -m module args`` with ``env`` added, without waiting."""

@@ -14,12 +14,12 @@ from conformance import __version__
 from conformance.grading.checks import percentiles
 from conformance.grading.verdict import CaseInfo, Verdict
 from conformance.transport.client import Exchange
+from conformance.transport.redact import redact
 
 if TYPE_CHECKING:
     from conformance.run import Run
     from conformance.settings import Settings
 
-REDACTED = "[REDACTED]"
 #: The roles, in the order results.json lists them.
 ROLES = ("crm-webhook", "crm-client", "pbx-api", "pbx-events")
 
@@ -85,13 +85,6 @@ def summary(results: list[CaseResult]) -> dict[str, int]:
     for r in results:
         counts[str(r.verdict)] += 1
     return counts
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def redact_tree(value: Any, secrets: list[str]) -> Any:

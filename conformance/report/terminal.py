@@ -8,6 +8,7 @@ import hypothesis
 
 from conformance.grading.verdict import Verdict
 from conformance.report import results
+from conformance.transport.redact import redact
 
 if TYPE_CHECKING:
     from conformance.run import Run
@@ -22,9 +23,7 @@ def summary_lines(run: Run, s: Settings) -> list[str]:
     for r in run.results:
         if r.verdict in (Verdict.NON_STRICT, Verdict.INFO):
             first = r.detail.splitlines()[-1] if r.detail else ""
-            lines.append(
-                results.redact(f"{r.verdict.upper():>10} {r.case_id}: {first}", s.secrets)
-            )
+            lines.append(redact(f"{r.verdict.upper():>10} {r.case_id}: {first}", s.secrets))
     errors = [r for r in run.results if r.verdict is Verdict.ERROR]
     if errors:
         lines.append(
@@ -33,7 +32,7 @@ def summary_lines(run: Run, s: Settings) -> list[str]:
         )
     failure = run.listener_failure()
     if failure:
-        lines.append(f"SUITE ERROR (exit status 3): {results.redact(failure, s.secrets)}")
+        lines.append(f"SUITE ERROR (exit status 3): {redact(failure, s.secrets)}")
     lines.append(f"verdicts: {line}")
     ran = len(run.results)
     for reason, count in sorted(run.deselected.items()):
@@ -48,7 +47,7 @@ def summary_lines(run: Run, s: Settings) -> list[str]:
         lines.append(f"readings ({role}): {taken}")
     for d in run.diagnoses:
         lines.append(
-            results.redact(
+            redact(
                 f"DIAGNOSIS {d['title']} ({len(d['cases'])} case(s); see {d['isolated_by']}): "
                 f"{d['fix']}",
                 s.secrets,

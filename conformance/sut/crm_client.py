@@ -26,6 +26,7 @@ from conformance.sut.drivers import CrmWebhook, unique_session
 from conformance.transport import ids
 from conformance.transport.client import Exchange
 from conformance.transport.listener import Received
+from conformance.transport.redact import redact
 from conformance.transport.waits import waiting
 
 #: The user and the number the CRM's command may call (the emulator's user 101, 1.4.2).
@@ -206,9 +207,7 @@ def run_command(command: str, env: dict[str, str], timeout: float, secrets: list
     reader.join(KILL_GRACE_S)
     done.duration_s = time.monotonic() - started
     text = bytes(kept[-OUTPUT_KEPT:]).decode("utf-8", "replace")
-    for secret in secrets:  # the report redacts again; the command's output is the user's
-        text = text.replace(secret, "[REDACTED]") if secret else text
-    done.output = text
+    done.output = redact(text, secrets)  # the report redacts again; the output is the user's
     return done
 
 

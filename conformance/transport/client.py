@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from conformance import __version__
+from conformance.transport.redact import redact_bytes
 from conformance.transport.waits import waiting
 
 MAX_BODY = 1 << 20
-REDACTED = b"[REDACTED]"
 Headers = list[tuple[str, str]]
 #: Numbers the run's exchanges (``Exchange.id``); ``next`` on it is atomic.
 _SERIAL = itertools.count(1)
@@ -186,7 +186,7 @@ class Client:
     ) -> None:
         self.timeout = timeout
         self._watchdog = Watchdog()
-        self._secrets = [s.encode("utf-8") for s in secrets if s]
+        self._secrets = tuple(s for s in secrets if s)
         verify: ssl.SSLContext | bool = True
         cas = [ca for ca in ca_files if ca]
         if cas:
@@ -221,9 +221,7 @@ class Client:
         self._http.close()
 
     def _scrub(self, data: bytes) -> bytes:
-        for secret in self._secrets:
-            data = data.replace(secret, REDACTED)
-        return data
+        return redact_bytes(data, self._secrets)
 
     def send(
         self,
