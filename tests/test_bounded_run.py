@@ -10,7 +10,9 @@ and one ``--events-timeout`` for every wait on a PBX's notifications
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import strategies as st
@@ -18,8 +20,25 @@ from hypothesis import strategies as st
 from conformance.grading import checks
 from conformance.grading.explore import UNANSWERED_IN_A_ROW, explore
 from conformance.grading.verdict import Finding, Verdict
+from conformance.reference.crm import ReferenceCrm
+from conformance.sut.calls import EventsBudget
 from conformance.transport.budget import DEADLINE, IN_A_ROW, Deadline, Unanswered
 from conformance.transport.client import Exchange
+from conformance.transport.listener import Received
+from tests.faults.pbx import FAULTS
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_KEY,
+    crm_args,
+    oracle,
+    pbx_args,
+    run_suite,
+    serving,
+)
+from tests.test_pbx_faults import serving_pbx
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # -- per target: what a CRM does not answer --------------------------------------
 
@@ -127,3 +146,124 @@ def test_the_deadline_cuts_a_wait() -> None:
     assert deadline.passed()
     assert deadline.cap(60.0) == 0.0
     assert deadline.reason() == "the run reached --max-duration (900 s)"
+
+
+# -- per run: one --events-timeout for every wait on a PBX's notifications ---------
+
+
+class SilentListener:
+    """A PBX that never ends a call: every wait lasts its whole timeout (recorded)."""
+
+    url = "http://127.0.0.1:9"
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def wait(self, done: Callable[[list[Received]], bool], timeout: float) -> list[Received]:
+        self.timeouts.append(timeout)
+        time.sleep(timeout)
+        return []
+
+
+def test_waits_on_notifications_share_one_events_timeout() -> None:
+    listener = SilentListener()
+    budget = EventsBudget(0.2)
+    never: Callable[[list[Received]], bool] = lambda received: False  # noqa: E731
+    assert not budget.wait(listener, never, "the first call")  # type: ignore[arg-type]
+    assert not budget.wait(listener, never, "the second call")  # type: ignore[arg-type]
+    assert listener.timeouts[0] == pytest.approx(0.2)
+    assert listener.timeouts[1] == 0.0  # spent in vain: the next wait returns at once
+    assert budget.left() == 0.0
+
+
+def test_a_wait_that_ends_in_time_spends_nothing() -> None:
+    budget = EventsBudget(5.0)
+
+    class Prompt(SilentListener):
+        def wait(self, done: Callable[[list[Received]], bool], timeout: float) -> list[Received]:
+            self.timeouts.append(timeout)
+            return []
+
+    listener = Prompt()
+    for _ in range(3):
+        assert budget.wait(listener, lambda received: True, "a call")  # type: ignore[arg-type]
+    assert listener.timeouts == [5.0, 5.0, 5.0]
+
+
+# -- the issue's targets, scaled down ---------------------------------------------
+
+#: Ample for the run: it ends on its own.
+MAX_DURATION = 90.0
+
+
+#: One wait for a call that never ends: long enough to tell one wait from two or three.
+EVENTS_TIMEOUT = 6.0
+
+
+def test_a_pbx_that_never_sends_disconnected_costs_one_events_timeout(tmp_path: Path) -> None:
+    with serving_pbx(FAULTS["no-disconnected"]) as (url, listen):
+        run = run_suite(
+            [
+                # Both --from-pin and --from-sipuri (PARTIES): two calls could be waited on.
+                *pbx_args(url, listen, "--max-duration", str(MAX_DURATION)),
+                *("--events-timeout", str(EVENTS_TIMEOUT)),
+            ],
+            tmp_path / "report",
+            paths=("conformance/roles/pbx_events",),
+            timeout=300,
+        )
+    doc = run.results
+    assert doc["max_duration"] == {"seconds": MAX_DURATION, "skipped": 0}
+    # Start-up and the cases take a few seconds; a second wait would take another six.
+    assert doc["duration_s"] < 2 * EVENTS_TIMEOUT, run.stdout
+    assert run.with_verdict("fail") == {"events.arrival"}, run.stdout
+    assert not run.with_verdict("error"), run.stdout
+
+
+# -- --max-duration -----------------------------------------------------------------
+
+
+#: A run cut short: cases begin well before it (start-up takes a second or two), and the
+#: examples below make the whole role last several times longer.
+SHORT_RUN = ("--max-duration", "5", "--examples", "200")
+
+
+def test_cases_after_max_duration_skip_naming_it(tmp_path: Path) -> None:
+    """The cases not begun by the deadline skip, and the summary counts them."""
+    app = ReferenceCrm(CLIENT_ID, CLIENT_KEY, oracle=True)
+    with serving(app) as url:
+        run = run_suite(
+            [*crm_args(url, *oracle(url)), *SHORT_RUN],
+            tmp_path / "report",
+            paths=("conformance/roles/crm_webhook",),
+        )
+    doc = run.results
+    over = [
+        c
+        for c in doc["cases"]
+        if c["verdict"] == "skip" and "the run reached --max-duration (5 s)" in c["detail"]
+    ]
+    assert over, run.stdout
+    assert run.with_verdict("pass"), run.stdout  # the run began before the deadline
+    assert doc["max_duration"] == {"seconds": 5.0, "skipped": len(over)}
+    assert f"--max-duration 5 s reached: {len(over)} case(s) skipped for it" in run.stdout
+    assert not run.with_verdict("fail"), run.stdout
+    assert not run.with_verdict("error"), run.stdout
+    assert run.returncode == 0, run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--max-duration", "0"], {}, "--max-duration: expected a value from 1 to 86400, got '0'"),
+        ([], {"VATS_MAX_DURATION": "soon"}, "VATS_MAX_DURATION: expected a number, got 'soon'"),
+    ],
+)
+def test_a_bad_max_duration_is_one_error_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    run = run_suite(args, tmp_path / "report", env=env)
+    assert run.returncode == 4
+    errors = [line for line in run.stderr.splitlines() if line.strip()]
+    assert errors == [f"ERROR: {message}"], run.stderr
+    assert not (tmp_path / "report" / "results.json").exists()
