@@ -244,7 +244,7 @@ def crm(crm_controls: CrmControls, wire_log: list[Exchange], case_notes: list[st
     """The CRM, spoken to in the spelling and readings it takes (its controls)."""
     c = crm_controls
     driver = CrmWebhook(c.client, c.target, c.settings, wire_log, case_notes)
-    return driver.use(c.spelling, c.adapt, c.on_crash)
+    return driver.use(c.spelling, c.adapt, c.on_crash).watch(c.unanswered, c.not_again)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from conformance.sut.calls import EventsBudget
 from conformance.transport.budget import DEADLINE, IN_A_ROW, Deadline, Unanswered
 from conformance.transport.client import Exchange
 from conformance.transport.listener import Received
+from tests.faults.crm import SlowOnDisconnected
 from tests.faults.pbx import FAULTS
 from tests.support import (
     CLIENT_ID,
@@ -190,10 +191,42 @@ def test_a_wait_that_ends_in_time_spends_nothing() -> None:
     assert listener.timeouts == [5.0, 5.0, 5.0]
 
 
-# -- the targets, scaled down ---------------------------------------------
+# -- the targets, scaled down: 12 s against --sut-timeout 5 becomes 2.4 against 1 --
 
-#: Ample for the run: it ends on its own.
+#: Seconds the CRM takes over a disconnected, and the suite's timeout: the issue's shape.
+SLOW_S, SUT_TIMEOUT = 2.4, 1.0
+#: Ample for the run, far below what waiting on every slow answer took (over 80 s here).
 MAX_DURATION = 90.0
+
+
+def test_a_crm_slow_on_every_disconnected_fails_the_timing_case_and_ends_soon(
+    tmp_path: Path,
+) -> None:
+    app = SlowOnDisconnected.scaled(SLOW_S)(CLIENT_ID, CLIENT_KEY, oracle=True)
+    with serving(app) as url:
+        run = run_suite(
+            crm_args(
+                url,
+                *oracle(url),
+                *("--sut-timeout", str(SUT_TIMEOUT), "--max-duration", str(MAX_DURATION)),
+            ),
+            tmp_path / "report",
+            paths=("conformance/roles/crm_webhook",),
+            timeout=300,
+        )
+    doc = run.results
+    # The run ended on its own, well within the option (before: one wait per slow answer).
+    assert doc["max_duration"] == {"seconds": MAX_DURATION, "skipped": 0}
+    assert doc["duration_s"] < MAX_DURATION / 3, run.stdout
+    verdicts = run.verdicts()
+    assert verdicts["crm.timing.latency"] == "fail", run.stdout
+    # The cases that judge answer time fail; no other case fails for the timeouts.
+    assert run.with_verdict("fail") <= {"crm.timing.latency", "crm.timing.burst"}, run.stdout
+    assert not run.with_verdict("error"), run.stdout
+    skipped = {c["id"]: c["detail"] for c in doc["cases"] if c["verdict"] == "skip"}
+    assert "crm.lifecycle.duplicate" in skipped
+    assert "crm.timing.latency fails for it" in skipped["crm.lifecycle.duplicate"]
+    assert run.returncode == 1
 
 
 #: One wait for a call that never ends: long enough to tell one wait from two or three.
