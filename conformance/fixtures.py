@@ -123,19 +123,23 @@ def placed_calls(
     pbx_driver: PbxFactory,
     vats_settings: Settings,
 ) -> list[PlacedCall]:
-    """The shared calls, with every notification each caused (until ``--events-timeout``).
+    """The shared calls, with every notification each caused (until ``--events-timeout``,
+    one for the run's calls together: ``EventsBudget``).
 
     The first call names the user by ``from_pin`` (or ``from_sipuri``); when both
     are known a second call, placed once the first has ended (the user is free
-    again), names them by the other (А.3).
+    again), names them by the other (А.3). A first call whose end never came
+    leaves the user busy as far as the suite knows: no second call.
     """
     s = vats_settings
     calls = list(call_back_answers)
-    await_calls(listener, calls, s.events_timeout)
-    if s.from_pin is not None and s.from_sipuri is not None:
-        pbx = pbx_driver()
+    pbx = pbx_driver()
+    assert pbx.lines is not None, "every PBX driver shares the run's lines"
+    await_calls(pbx.lines.budget, listener, calls)
+    ended = all(c.finished or not c.ok for c in calls)
+    if s.from_pin is not None and s.from_sipuri is not None and ended:
         second = place(pbx, [pbx.call(via="sipuri")])
-        await_calls(listener, second, s.events_timeout)
+        await_calls(pbx.lines.budget, listener, second)
         calls += second
     return calls
 
@@ -240,7 +244,7 @@ def crm(crm_controls: CrmControls, wire_log: list[Exchange], case_notes: list[st
     """The CRM, spoken to in the spelling and readings it takes (its controls)."""
     c = crm_controls
     driver = CrmWebhook(c.client, c.target, c.settings, wire_log, case_notes)
-    return driver.use(c.spelling, c.adapt, c.on_crash)
+    return driver.use(c.spelling, c.adapt, c.on_crash).watch(c.unanswered, c.not_again)
 
 
 @pytest.fixture

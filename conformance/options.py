@@ -23,6 +23,8 @@ DEFAULT_EVENTS_TIMEOUT = 60.0
 DEFAULT_EXAMPLES = 25
 DEFAULT_REPORT_DIR = "reports/latest"
 DEFAULT_CLIENT_TIMEOUT = 60.0
+#: A run against real systems with the default timeouts fits in it (docs/DECISIONS.md D56).
+DEFAULT_MAX_DURATION = 900.0
 
 #: (option, environment variable, help); the ini key is the variable in lower case.
 #: The names are an interface: users' CI files and other tools use them.
@@ -71,6 +73,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "VATS_EVENTS_TIMEOUT",
         f"seconds a placed call's notifications may take to arrive, new to disconnected "
         f"(default {DEFAULT_EVENTS_TIMEOUT:g}, at most 600)",
+    ),
+    (
+        "--max-duration",
+        "VATS_MAX_DURATION",
+        f"seconds the whole run may last (default {DEFAULT_MAX_DURATION:g}, from 1 to 86400): "
+        "then the cases not yet run skip naming it, and waits in progress are cut",
     ),
     (
         "--destructive",

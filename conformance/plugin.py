@@ -34,6 +34,7 @@ from conformance.run import (
     launch,
     unmet,
 )
+from conformance.transport.budget import DEADLINE
 from conformance.transport.client import Exchange
 from conformance.transport.redact import redact
 
@@ -177,6 +178,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(
             "spends the PBX's request quota or changes its settings: opt in with --destructive"
         )
+    if DEADLINE.passed():
+        pytest.skip(f"not run: {DEADLINE.reason()}")
 
 
 def _judge(call: pytest.CallInfo[None]) -> tuple[Verdict, str, list[Any]]:

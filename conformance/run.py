@@ -26,10 +26,11 @@ from conformance.grading.verdict import CaseInfo
 from conformance.report.results import CaseResult
 from conformance.settings import Settings
 from conformance.sut import crm_client
-from conformance.sut.calls import Lines
+from conformance.sut.calls import Lines, over_time
 from conformance.sut.controls import CrmControls
 from conformance.sut.crm_client import Traffic
 from conformance.sut.drivers import RUN_TAG, CrmWebhook, PbxApi, Target, unique_session
+from conformance.transport.budget import DEADLINE
 from conformance.transport.client import Client, Exchange
 from conformance.transport.listener import Listener, ListenerError
 from conformance.transport.redact import redact
@@ -54,6 +55,7 @@ class Run:
         #: Tags the session ids this run makes up (drivers.RUN_TAG; results.json).
         self.session_tag = RUN_TAG
         self.started = time.time()
+        self.began = time.monotonic()  # --max-duration counts from here
         self.first_case: float | None = None
         self.last_case: float | None = None
         self.targets: dict[str, dict[str, Any]] = {}
@@ -157,6 +159,8 @@ def launch(session: pytest.Session) -> None:
     roles = {info.role for item in session.items if (info := case_info(item))}
     s = config.stash[SETTINGS]
     run = config.stash[RUN]
+    DEADLINE.start(s.max_duration, began=run.began)
+    config.add_cleanup(DEADLINE.clear)
     if config.get_verbosity() >= 0:
         progress = Progress(config, s.secrets)
         ticker = Ticker(progress.line, progress.resume)
@@ -328,7 +332,7 @@ def collect_client(config: pytest.Config, log: list[Exchange]) -> Traffic:
         recorded = unique_session("command-recorded")
         api.pbx.adopt_call(api.client_id, recorded, finished=True, recorded=True)
         env = crm_client.command_env(api.url, s.client_id, s.client_key, recorded)
-        done = crm_client.run_command(command, env, s.client_timeout, s.secrets)
+        done = crm_client.run_command(command, env, DEADLINE.cap(s.client_timeout), s.secrets)
         time.sleep(crm_client.AFTER_EXIT_S)
     trip = None
     url = crm_url(config)
@@ -342,15 +346,17 @@ def collect_client(config: pytest.Config, log: list[Exchange]) -> Traffic:
         crm_client.notify_calls(crm, trip)
         if trip.accepted:
             what = f"the CRM's get_record of the round trip's calls, and a download, at {api.url}"
-            with waiting(f"{what} (--events-timeout)", s.events_timeout):
-                api.inbox.wait(crm_client.round_trip_done(trip, api.links), s.events_timeout)
+            wait = DEADLINE.cap(s.events_timeout)
+            with waiting(f"{what} (--events-timeout)", wait):
+                api.inbox.wait(crm_client.round_trip_done(trip, api.links), wait)
             time.sleep(crm_client.ROUND_TRIP_GRACE_S)
         trip.waited_s = time.monotonic() - began
     if command is None:
-        left = started + s.client_timeout - time.monotonic()
+        left = DEADLINE.cap(started + s.client_timeout - time.monotonic())
         if left > 0:
             with waiting(f"the CRM's requests at {api.url} (--client-timeout)", left):
                 time.sleep(left)
+    over_time("the CRM's requests (role crm-client)")
     run.traffic = Traffic(
         api.url,
         api.decoy_url,

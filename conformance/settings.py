@@ -26,6 +26,7 @@ from conformance.options import (
     DEFAULT_CLIENT_TIMEOUT,
     DEFAULT_EVENTS_TIMEOUT,
     DEFAULT_EXAMPLES,
+    DEFAULT_MAX_DURATION,
     DEFAULT_REPORT_DIR,
     DEFAULT_TIMEOUT,
 )
@@ -73,6 +74,8 @@ class Settings:
     client_timeout: float = DEFAULT_CLIENT_TIMEOUT
     #: --api-listen or --crm-client-cmd was given: a CRM's requests are a target of this run.
     client_given: bool = False
+    #: How long the whole run may last (``--max-duration``, transport/budget.py).
+    max_duration: float = DEFAULT_MAX_DURATION
 
     @property
     def embedded(self) -> bool:
@@ -359,4 +362,5 @@ def from_config(config: pytest.Config) -> Settings:
         crm_client_cmd=cmd,
         client_timeout=float(number("--client-timeout", DEFAULT_CLIENT_TIMEOUT, float, 1, 3600)),
         client_given=client_given,
+        max_duration=float(number("--max-duration", DEFAULT_MAX_DURATION, float, 1, 86400)),
     )

@@ -18,13 +18,16 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
 from hypothesis import strategies as st
 
-from conformance.grading.verdict import RANK, Finding
+from conformance.grading.verdict import RANK, Finding, Verdict
 from conformance.spec.generate import values
+from conformance.transport.budget import DEADLINE
+from conformance.transport.client import Exchange
 
 T = TypeVar("T")
 WORKERS = 4
@@ -74,18 +77,24 @@ def explore(
 
     ``prepare`` turns each drawn value into what is sent (and reported). An
     example whose check skips (its control was refused: inconclusive) counts
-    for nothing; the case skips only when every example did.
+    for nothing; the case skips only when every example did. Once the verdict is
+    in -- ``UNANSWERED_IN_A_ROW`` examples failed without an answer -- or the run
+    reached ``--max-duration``, the examples not yet begun are not sent (``Stop``).
     """
+    if DEADLINE.passed():  # nothing will be sent: not even drawn
+        pytest.skip(f"inconclusive: {_unsent([NotSent(DEADLINE.reason())] * examples, examples)}")
     values = draw(strategy, seed_value=seed_value, count=examples, share=share)
     if prepare is not None:
         values = [prepare(value) for value in values]
+    stop = Stop()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(lambda value: _attempt(check, value), values))
+        outcomes = list(pool.map(lambda value: stop.attempt(check, value), values))
+    unsent = [o for o in outcomes if isinstance(o, NotSent)]
     skipped = [exc for exc in outcomes if isinstance(exc, pytest.skip.Exception)]
     errors = [
         exc
         for exc in outcomes
-        if exc is not None and not isinstance(exc, Finding | pytest.skip.Exception)
+        if exc is not None and not isinstance(exc, Finding | pytest.skip.Exception | NotSent)
     ]
     if errors:  # the suite's own fault: the run cannot vouch for the rest
         worst = max(
@@ -100,10 +109,14 @@ def explore(
         raise errors[0]
     findings = [(i, exc) for i, exc in enumerate(outcomes) if isinstance(exc, Finding)]
     if not findings:
+        if unsent:  # only the deadline stops a case without findings
+            pytest.skip(f"inconclusive: {_unsent(unsent, len(values))}")
         if skipped and len(skipped) == len(values):
             raise skipped[0]
         return
     index, worst = max(findings, key=lambda f: (RANK[f[1].verdict], -f[0]))
+    if unsent:
+        worst.add_note(_unsent(unsent, len(values)))
     worst.add_note(
         f"generated example {index + 1} of {len(values)}, seed {seed_value} "
         f"({len(findings)} of {len(values)} examples had findings; the same examples again: "
@@ -111,6 +124,63 @@ def explore(
         f"{_show(values[index])}"
     )
     raise worst
+
+
+#: Examples in a row that failed for want of an answer, after which the case's verdict
+#: is in and the rest are not sent: each would only wait out --sut-timeout again.
+UNANSWERED_IN_A_ROW = 3
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """An example explore did not send, and why."""
+
+    why: str
+
+
+class Stop:
+    """When a case stops sending its examples: ``UNANSWERED_IN_A_ROW`` in a row failed
+    without an answer (a fail the case reports anyway: grading/checks.py
+    ``answered_in_time``), or the run reached ``--max-duration``. Thread-safe; the
+    examples already in flight finish."""
+
+    def __init__(self, in_a_row: int = UNANSWERED_IN_A_ROW) -> None:
+        self.in_a_row = in_a_row
+        self.why: str | None = None
+        self._streak = 0
+        self._lock = threading.Lock()
+
+    def attempt(self, check: Callable[[T], None], value: T) -> BaseException | NotSent | None:
+        with self._lock:
+            if self.why is None and DEADLINE.passed():
+                self.why = DEADLINE.reason()
+            if self.why is not None:
+                return NotSent(self.why)
+        outcome = _attempt(check, value)
+        self.ended(outcome)
+        return outcome
+
+    def ended(self, outcome: BaseException | None) -> None:
+        """Count an example that failed without an answer; any other ends the streak."""
+        with self._lock:
+            self._streak = self._streak + 1 if _unanswered(outcome) else 0
+            if self._streak >= self.in_a_row and self.why is None:
+                self.why = (
+                    f"the target did not answer {self.in_a_row} in a row within --sut-timeout"
+                )
+
+
+def _unanswered(outcome: BaseException | None) -> bool:
+    """A fail resting on a request that got no answer."""
+    return (
+        isinstance(outcome, Finding)
+        and outcome.verdict is Verdict.FAIL
+        and any(isinstance(ex, Exchange) and not ex.answered for ex in outcome.evidence)
+    )
+
+
+def _unsent(unsent: list[NotSent], total: int) -> str:
+    return f"{len(unsent)} of {total} examples not sent: {unsent[0].why}"
 
 
 def _attempt(check: Callable[[T], None], value: T) -> BaseException | None:

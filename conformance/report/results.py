@@ -138,6 +138,7 @@ def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
         "readings": run.readings,
         "controls": _controls(run),
         "deselected": dict(run.deselected),
+        "max_duration": {"seconds": s.max_duration, "skipped": over_time(run.results)},
         "cases": [r.to_json() for r in ordered],
     }
     if s.baseline:
@@ -148,6 +149,12 @@ def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
             "unused": s.baseline.unused({r.case_id for r in ordered}),
         }
     return document
+
+
+def over_time(cases: list[CaseResult]) -> int:
+    """How many cases skipped because the run reached ``--max-duration`` (their detail
+    names it: transport/budget.py ``Deadline.reason``)."""
+    return sum(1 for r in cases if r.verdict is Verdict.SKIP and "--max-duration" in r.detail)
 
 
 def _controls(run: Run) -> dict[str, Any]:

@@ -34,6 +34,11 @@ def summary_lines(run: Run, s: Settings) -> list[str]:
     if failure:
         lines.append(f"SUITE ERROR (exit status 3): {redact(failure, s.secrets)}")
     lines.append(f"verdicts: {line}")
+    skipped = results.over_time(run.results)
+    if skipped:
+        lines.append(
+            f"--max-duration {s.max_duration:g} s reached: {skipped} case(s) skipped for it"
+        )
     ran = len(run.results)
     for reason, count in sorted(run.deselected.items()):
         lines.append(f"not run: {count} {reason}")

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from conformance.grading import answers
 from conformance.sut.drivers import PbxApi
+from conformance.transport.budget import DEADLINE
 from conformance.transport.client import Exchange
 from conformance.transport.listener import Listener, Received
 from conformance.transport.waits import waiting
@@ -84,6 +88,8 @@ class Lines:
         #: Set once a call was waited for in vain: this PBX does not say when calls
         #: end, so no later call_back waits (the run stays bounded).
         self.blind = False
+        #: Every wait on this PBX's notifications draws on it (``EventsBudget``).
+        self.budget = EventsBudget(timeout)
         self._lock = threading.Lock()
 
     def placed(self, session_id: str) -> None:
@@ -96,13 +102,50 @@ class Lines:
         if self.listener is None or self.blind or not pending:
             return
         what = f"the end of {_calls(pending)} placed before the next call_back"
-        with awaiting(what, self.listener, self.timeout):
-            received = self.listener.wait(_done(pending), self.timeout)
-        ended = _done(pending)(received)
+        ended = self.budget.wait(self.listener, _done(pending), what)
         time.sleep(LINE_GRACE_S)  # the disconnected may come just before the line is free
         with self._lock:
             self.open -= pending  # ended, or waited for once: not again
             self.blind = self.blind or not ended
+
+
+class EventsBudget:
+    """One ``--events-timeout`` for all of a run's waits on a PBX's notifications.
+
+    Each wait lasts until what it awaits arrived, at most ``--events-timeout``; a
+    wait that ends in vain spends its length, and later waits get only what is
+    left. A PBX that never sends ``disconnected`` so costs one ``--events-timeout``
+    per run, not one per call waited on (issue 13). Every wait also ends at the
+    run's ``--max-duration`` (``DEADLINE``).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.spent = 0.0
+        self._lock = threading.Lock()
+
+    def left(self) -> float:
+        with self._lock:
+            return DEADLINE.cap(max(0.0, self.timeout - self.spent))
+
+    def wait(self, listener: Listener, done: Callable[[list[Received]], bool], what: str) -> bool:
+        """Wait until ``done`` holds for what the listener received; whether it did."""
+        timeout = self.left()
+        start = time.monotonic()
+        with awaiting(what, listener, timeout):
+            received = listener.wait(done, timeout)
+        ended = done(received)
+        if not ended:
+            with self._lock:
+                self.spent += time.monotonic() - start
+        return ended
+
+
+def over_time(what: str) -> None:
+    """Skip the case when the run's ``--max-duration`` cut the wait for ``what`` short:
+    what did not arrive then says nothing of the target."""
+    if DEADLINE.passed():
+        pytest.skip(f"inconclusive: {DEADLINE.reason()} while waiting for {what}")
 
 
 def _done(sessions: set[str]) -> Any:
@@ -132,8 +175,9 @@ def place(pbx: PbxApi, requests: list[dict[str, Any]]) -> list[PlacedCall]:
     return calls
 
 
-def await_calls(listener: Listener, calls: list[PlacedCall], timeout: float) -> None:
-    """Wait (at most ``timeout``) until every placed call's ``disconnected`` arrived.
+def await_calls(budget: EventsBudget, listener: Listener, calls: list[PlacedCall]) -> None:
+    """Wait (at most what is left of the run's ``--events-timeout``: ``budget``) until
+    every placed call's ``disconnected`` arrived.
 
     Notifications are collected from the listener's whole record, so the ones
     that arrived before the wait began (even before ``call_back`` answered,
@@ -141,10 +185,10 @@ def await_calls(listener: Listener, calls: list[PlacedCall], timeout: float) -> 
     """
     sessions = {c.session_id for c in calls if c.session_id}
     start = time.monotonic()
-    with awaiting(f"the notifications of {_calls(sessions)}", listener, timeout):
-        listener.wait(_done(sessions), timeout)
+    budget.wait(listener, _done(sessions), f"the notifications of {_calls(sessions)}")
     waited = time.monotonic() - start
-    time.sleep(min(GRACE_MAX_S, timeout * GRACE_SHARE))
+    over_time(f"the notifications of {_calls(sessions)}")
+    time.sleep(min(GRACE_MAX_S, budget.timeout * GRACE_SHARE))
     received = listener.snapshot()
     for call in calls:
         call.waited_s = waited
@@ -172,9 +216,12 @@ def fetch_link(
     with a growing pause (0.2 s, doubling, at most 2 s). Returns the url (None
     when every answer refused) and the last answer of each transport.
     """
-    budget = min(wait, RECORD_WAIT_MAX_S)
+    budget = DEADLINE.cap(min(wait, RECORD_WAIT_MAX_S))
     with waiting(f"a recording of call {session_id} (get_record)", budget):
-        return _fetch_link(pbx, session_id, time.monotonic() + budget, transports)
+        url, last = _fetch_link(pbx, session_id, time.monotonic() + budget, transports)
+    if url is None:
+        over_time(f"a recording of call {session_id}")
+    return url, last
 
 
 def _fetch_link(

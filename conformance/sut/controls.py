@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from _pytest.outcomes import Skipped  # pytest.skip.Exception, as a base class
 
 from conformance.grading import readings
 from conformance.grading.readings import Reading
@@ -48,6 +49,7 @@ from conformance.sut.notifications import (
     twin,
 )
 from conformance.sut.oracles import HttpOracle, LifecycleOracle, Oracle
+from conformance.transport.budget import Unanswered
 from conformance.transport.client import Client, Exchange
 
 #: The spelling every case uses unless it is about spelling: Python's spacing, as the
@@ -98,6 +100,8 @@ class CrmControls:
         #: The fault after which the CRM stopped answering, once one case showed it:
         #: later cases are inconclusive, not failed for it again.
         self.stopped: str | None = None
+        #: The states whose notifications this CRM lets time out, IN_A_ROW in a row (D57).
+        self.unanswered = Unanswered(settings.sut_timeout)
         self._lock = threading.Lock()
         self._local = threading.local()  # per thread: a refusal case judging liveness itself
         self._done = False
@@ -105,7 +109,8 @@ class CrmControls:
     # -- establishing ----------------------------------------------------------
     def driver(self, probe: str) -> CrmWebhook:
         p = self.probes.setdefault(probe, Probe())
-        return CrmWebhook(self.client, self.target, self.settings, p.exchanges, p.notes)
+        crm = CrmWebhook(self.client, self.target, self.settings, p.exchanges, p.notes)
+        return crm.watch(self.unanswered)
 
     def establish(self) -> None:
         """Baseline, then the oracle, then the readings; once, whoever asks first.
@@ -273,6 +278,8 @@ class CrmControls:
         crm = self.driver("is_record")
         control = self._missed_call(crm)
         for reading in flag.tried:
+            if self.unanswered.silent("disconnected") is not None:
+                break  # each further probe would only wait out --sut-timeout again
             value = readings.is_record(True, reading)
             flag.record(reading, self._missed_call(crm, is_record=value))
         if not ok(control):
@@ -287,6 +294,8 @@ class CrmControls:
         baseline = self.require()
 
         def attempt(_: int) -> tuple[None, Exchange]:
+            if silent := self.unanswered.silent("disconnected"):
+                return None, silent[-1]  # not sent again: it would only time out again
             call = baseline.fresh()
             crm.notify(call, self.spelling, announce=False)
             end = ending(call, disconnect_reason="Отбой вызывающего абонента", **extra)
@@ -327,6 +336,14 @@ class CrmControls:
             if ok(ex) or not wait or time.monotonic() >= deadline:
                 return ex
             time.sleep(0.2)
+
+    def not_again(self, state: str) -> None:
+        """Before a case's correctly signed notification of ``state``: when this CRM
+        demonstrably does not answer those within --sut-timeout, the case does not wait
+        again (``NotAnswering``, a skip naming the case that fails for it)."""
+        evidence = self.unanswered.silent(state)
+        if evidence is not None:
+            raise NotAnswering(state, evidence, self.settings.sut_timeout)
 
     def on_crash(self, crm: CrmWebhook, ex: Exchange) -> None:
         """A case's request got a 5xx or no answer (the driver calls this).
@@ -436,6 +453,26 @@ class CrmControls:
                     f"another fresh call) was not accepted: {control.summary()}"
                 )
         grade_refusal(faulted, control, held, kind=kind, what=what)
+
+
+#: The case that judges answer time (3.2.1): it fails where the others skip (D57).
+JUDGE_OF_TIME = "crm.timing.latency"
+
+
+class NotAnswering(Skipped):
+    """A case's request not sent: the CRM let ``IN_A_ROW`` notifications of its state time
+    out one after another (``evidence``). A skip, naming the case that fails for it."""
+
+    def __init__(self, state: str, evidence: list[Exchange], timeout: float) -> None:
+        self.state = state
+        self.evidence = evidence
+        self.said = (
+            f"the CRM did not answer {len(evidence)} {state} notifications in a row within "
+            f"--sut-timeout ({timeout:g} s)"
+        )
+        super().__init__(
+            f"inconclusive: {self.said}: not sent again ({JUDGE_OF_TIME} fails for it)"
+        )
 
 
 def _short(ex: Exchange) -> str:

@@ -8,6 +8,7 @@ records when it is sent); split apart, each side would restate it.
 from __future__ import annotations
 
 import itertools
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from conformance.transport.client import Client, Exchange, Headers, first_header
 
 if TYPE_CHECKING:
     from conformance.sut.calls import Lines
+    from conformance.transport.budget import Unanswered
 
 T = TypeVar("T")
 MAX_REDIRECTS = 3
@@ -233,6 +235,10 @@ class CrmWebhook(Signed):
     spelling: str = "raw-utf8"
     _adapt: Callable[[Any], Any] | None = None
     _on_crash: Callable[[CrmWebhook, Exchange], None] | None = None
+    #: The run's record of what this CRM lets time out, by notification state (D57);
+    #: ``_before`` may stop a case's request that would only wait again (sut/controls.py).
+    unanswered: Unanswered | None = None
+    _before: Callable[[str], None] | None = None
 
     def use(
         self,
@@ -256,6 +262,15 @@ class CrmWebhook(Signed):
     def url(self) -> str:
         return f"{self.target.url}/call_events"
 
+    def watch(
+        self, unanswered: Unanswered | None, before: Callable[[str], None] | None = None
+    ) -> CrmWebhook:
+        """Record in ``unanswered`` how each correctly signed notification of a state was
+        answered; ``before(state)`` runs first and may stop it (raise)."""
+        self.unanswered = unanswered
+        self._before = before
+        return self
+
     def post(
         self,
         body: bytes,
@@ -264,8 +279,14 @@ class CrmWebhook(Signed):
         method: str = "POST",
         expect: str | None = None,
         mutation: str | None = None,
+        kind: str | None = None,
     ) -> Exchange:
+        """``kind``: the state of a correctly signed notification (``watch``)."""
+        if kind is not None and self._before is not None:
+            self._before(kind)
         ex = self.send(method, self.url, body, headers, expect=expect, mutation=mutation)
+        if kind is not None and self.unanswered is not None:
+            self.unanswered.record(kind, ex)
         if ex.crashed and self._on_crash is not None:
             self._on_crash(self, ex)
         return ex
@@ -284,7 +305,7 @@ class CrmWebhook(Signed):
         if announce:
             self.announce(doc)
         body = self.body(doc, self.spelling if style is None else style)
-        return self.post(body, self.headers(body), expect=expect)
+        return self.post(body, self.headers(body), expect=expect, kind=_state(doc))
 
     def announce(self, doc: Any) -> None:
         """Send the ``new`` of ``doc``'s call first, when ``doc`` is a later state.
@@ -303,7 +324,7 @@ class CrmWebhook(Signed):
         if "from_pin" in doc and doc.get("type") in ("outbound", "internal"):
             new["from_pin"] = doc["from_pin"]
         body = self.body(self.adapt(new), self.spelling)
-        ex = self.post(body, self.headers(body), expect="accept")
+        ex = self.post(body, self.headers(body), expect="accept", kind="new")
         if ex.status is not None and ex.status >= 500:
             from conformance.grading import checks
 
@@ -311,7 +332,21 @@ class CrmWebhook(Signed):
 
     def raw(self, body: bytes, *, expect: str | None = None) -> Exchange:
         """Arbitrary bytes, correctly signed: what is judged is the content."""
-        return self.post(body, self.headers(body), expect=expect)
+        return self.post(body, self.headers(body), expect=expect, kind=_state(_parsed(body)))
+
+
+def _parsed(body: bytes) -> Any:
+    """``body`` as JSON, or None when it is not."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _state(doc: Any) -> str | None:
+    """The state a notification says it is of, when it says one."""
+    state = doc.get("state") if isinstance(doc, dict) else None
+    return state if isinstance(state, str) else None
 
 
 class PbxApi(Signed):

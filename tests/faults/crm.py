@@ -469,6 +469,28 @@ class SerialisedReceiver(ReferenceCrm):
             return super().record(doc)
 
 
+#: How long ``SlowOnDisconnected`` takes over a disconnected: the issue's measured CRM
+#: (12 s against --sut-timeout 5). Self-tests use ``SlowOnDisconnected.scaled``.
+DISCONNECTED_SECONDS = 12.0
+
+
+class SlowOnDisconnected(ReferenceCrm):
+    """Closes the call's record before answering its disconnected, which takes longer
+    than the PBX waits; every other state is answered at once."""
+
+    seconds = DISCONNECTED_SECONDS
+
+    def record(self, doc: dict[str, Any]) -> Answer:
+        if doc.get("state") == "disconnected":
+            time.sleep(self.seconds)
+        return super().record(doc)
+
+    @classmethod
+    def scaled(cls, seconds: float) -> type[SlowOnDisconnected]:
+        """The same fault taking ``seconds`` (with a --sut-timeout scaled alike)."""
+        return type(cls.__name__, (cls,), {"seconds": seconds})
+
+
 # -- the catalogue -------------------------------------------------------------
 
 SIGN_REFUSAL = {

@@ -149,6 +149,9 @@ def test_session_id(
             raise fail("session_id as a string (Строка)", f"session_id {sid!r}")
         ids.append(sid)
     if len(ids) < 2:
-        pytest.skip("one call placed (a second needs --from-pin, --from-sipuri and --listen)")
+        pytest.skip(
+            "one call placed (a second needs --from-pin, --from-sipuri and --listen, and is "
+            "placed once the first has ended: its disconnected arrived)"
+        )
     if len(set(ids)) < len(ids):
         raise fail("a session_id per call", f"two calls answered with session_id {ids[0]!r}")
