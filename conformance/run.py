@@ -368,7 +368,7 @@ def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
     if not roles & set(PBX_ROLES) or not (s.embedded or s.pbx_url):
         return
     if s.listen is not None:
-        run.listener = _start_listener(*s.listen)
+        run.listener = _start_listener(*s.listen, s.sut_timeout)
     if s.embedded:
         assert run.listener is not None
         run.pbx_child = _embedded(
@@ -393,8 +393,8 @@ def _embedded(module: str, s: Settings, *args: str, **env: str) -> Launched:
     )
 
 
-def _start_listener(host: str, port: int) -> Listener:
-    listener = Listener(host, port)
+def _start_listener(host: str, port: int, timeout: float) -> Listener:
+    listener = Listener(host, port, timeout)
     try:
         listener.start()
     except ListenerError as exc:
