@@ -193,6 +193,17 @@ def answer_ok(conn: Connection) -> None:
     conn.write(OK)
 
 
+def placed(conn: Connection) -> None:
+    """A PBX that accepts every call_back (a new session each) and never notifies."""
+    conn.read_request()
+    conn.server.placed += 1
+    body = b'{"result": 0, "session_id": "hostile-%d"}' % conn.server.placed
+    conn.write(
+        _head("200 OK", b"Content-Type: application/json", b"Content-Length: %d" % len(body))
+        + body
+    )
+
+
 def redirect(conn: Connection) -> None:
     conn.read_request()
     to = conn.server.location
@@ -211,6 +222,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "bad-utf8-headers": bad_utf8_headers,
     "redirect": redirect,
     "ok": answer_ok,
+    "placed": placed,
 }
 
 
@@ -226,6 +238,7 @@ class Hostile:
         self._open: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self.contacts = 0
+        self.placed = 0
         self._sock = socket.create_server(("127.0.0.1", 0), backlog=128)
         self._sock.settimeout(0.2)
         self.port: int = self._sock.getsockname()[1]

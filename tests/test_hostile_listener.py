@@ -21,6 +21,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,7 @@ from werkzeug import serving
 
 from conformance.transport.listener import MAX_BODY, Listener, ListenerError
 from tests import hostile
-from tests.hostile import Hostile
+from tests.hostile import Hostile, run_measured
 from tests.support import CLIENT_ID, CLIENT_KEY, PARTIES, free_port, run_suite
 
 #: The listener's timeout in these tests (a run's is its --sut-timeout).
@@ -79,12 +80,12 @@ def _trickle(sock: socket.socket, data: bytes, stop: threading.Event) -> None:
 
 
 def _while_sending(
-    listener: Listener, sent: bytes, send: Callable[[socket.socket, threading.Event], None]
+    address: tuple[str, int], sent: bytes, send: Callable[[socket.socket, threading.Event], None]
 ) -> tuple[bytes, float]:
     """Connect, send ``sent``, then ``send`` on a thread while reading the answer: what
     the listener wrote and how long after connecting it closed the connection."""
     stop = threading.Event()
-    with socket.create_connection(_address(listener), timeout=5.0) as sock:
+    with socket.create_connection(address, timeout=5.0) as sock:
         start = time.monotonic()
         sock.sendall(sent)
         sender = threading.Thread(target=send, args=(sock, stop), daemon=True)
@@ -123,7 +124,9 @@ def _wait_count(listener: Listener, count: int) -> None:
 def test_a_slow_client_is_cut_at_the_deadline(
     listener: Listener, sent: bytes, trickled: bytes
 ) -> None:
-    _, took = _while_sending(listener, sent, lambda sock, stop: _trickle(sock, trickled, stop))
+    _, took = _while_sending(
+        _address(listener), sent, lambda sock, stop: _trickle(sock, trickled, stop)
+    )
     assert took <= ENDS_WITHIN, took
     if sent:  # the request reached the listener: recorded as the PBX's fault
         _wait_count(listener, 1)
@@ -173,7 +176,9 @@ def test_a_huge_notification_is_refused_in_time_and_not_held(
 ) -> None:
     measured = _peak_rss_reset()
     before = _peak_rss()
-    answer, took = _while_sending(listener, b"", lambda sock, stop: _send_huge(sock, chunked, stop))
+    answer, took = _while_sending(
+        _address(listener), b"", lambda sock, stop: _send_huge(sock, chunked, stop)
+    )
     assert took <= ENDS_WITHIN, took
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     _wait_count(listener, 1)
@@ -348,3 +353,87 @@ def test_a_listener_failure_after_the_last_case_ends_the_run_with_3(tmp_path: Pa
     assert run.results["cases"], run.stdout + run.stderr
     assert "a bug planted after the last case" in run.stdout, run.stdout
     assert run.returncode == 3, run.stdout + run.stderr
+
+
+def _wait_listening(address: tuple[str, int], limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            socket.create_connection(address, timeout=1.0).close()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+        else:
+            return
+
+
+def test_a_run_whose_listener_is_attacked_still_ends_with_its_findings(tmp_path: Path) -> None:
+    """Through a run with --listen: while the pbx-events case waits for a call's
+    notifications (from a PBX that never sends one), the listener is attacked all at
+    once -- silent, slow-loris, 100 MB, an endless chunked body, not HTTP, 200 idle
+    connections -- and sent one well-formed notification of another call. Every attack
+    ends within --sut-timeout plus one second, the run ends with its finding (exit 1,
+    not 3, no traceback), the notification was received, and the child's peak RSS
+    stays under 200 MB."""
+    address = ("127.0.0.1", free_port())
+    slow = HEAD + b"Content-Length: 40\r\n\r\n"
+    attacks: dict[str, Callable[[], tuple[bytes, float]]] = {
+        "silent": lambda: _while_sending(address, b"", lambda sock, stop: None),
+        "slow-loris": lambda: _while_sending(
+            address, b"", lambda sock, stop: _trickle(sock, slow, stop)
+        ),
+        "body-trickled": lambda: _while_sending(
+            address, slow, lambda sock, stop: _trickle(sock, NOTE, stop)
+        ),
+        "100-mb": lambda: _while_sending(
+            address, b"", lambda sock, stop: _send_huge(sock, False, stop)
+        ),
+        "endless-chunked": lambda: _while_sending(
+            address, b"", lambda sock, stop: _send_huge(sock, True, stop)
+        ),
+        "not-http": lambda: _while_sending(address, b"\x00\xff not HTTP\r\n\r\n", _idle),
+        "idle-200": lambda: _many_idle(address, 200),
+    }
+    with Hostile("placed") as pbx, ThreadPoolExecutor(max_workers=len(attacks) + 1) as pool:
+        args = [
+            *("--pbx-url", pbx.url, "--listen", f"{address[0]}:{address[1]}"),
+            *("--client-id", CLIENT_ID, "--client-key", CLIENT_KEY, *PARTIES),
+            *("--events-timeout", "4", "--sut-timeout", str(TIMEOUT), "-k", "test_arrival"),
+        ]
+        running = pool.submit(
+            run_measured, args, tmp_path / "report", ("conformance/roles/pbx_events",)
+        )
+        _wait_listening(address, 60.0)
+        ends = {name: pool.submit(attack) for name, attack in attacks.items()}
+        taken = {name: end.result(timeout=60)[1] for name, end in ends.items()}
+        note = httpx.post(
+            f"http://{address[0]}:{address[1]}/call_events", content=NOTE, timeout=5.0
+        )
+        run, peak_rss = running.result(timeout=120)
+    shown = run.stdout[-3000:] + run.stderr[-2000:]
+    assert all(took <= ENDS_WITHIN for took in taken.values()), sorted(taken.items())
+    assert (note.status_code, note.content) == (200, b"{}")
+    assert "Traceback" not in run.stdout + run.stderr, shown
+    assert run.returncode == 1, shown
+    verdicts = {c["id"]: c["verdict"] for c in run.results["cases"]}
+    assert verdicts == {"events.arrival": "fail"}, verdicts
+    assert peak_rss < 200 * 1024 * 1024, peak_rss / 2**20
+
+
+def _idle(sock: socket.socket, stop: threading.Event) -> None:
+    """Send nothing more."""
+
+
+def _many_idle(address: tuple[str, int], count: int) -> tuple[bytes, float]:
+    """``count`` silent connections at once: how long after the last was opened it was
+    cut (the earlier ones were opened, and cut, earlier)."""
+    socks = [socket.create_connection(address, timeout=5.0) for _ in range(count)]
+    start = time.monotonic()
+    try:
+        for sock in socks:
+            _answer_until_closed(sock, ENDS_WITHIN + 5)
+    finally:
+        for sock in socks:
+            sock.close()
+    return b"", time.monotonic() - start
