@@ -104,6 +104,13 @@ def _head(status: str, *headers: bytes) -> bytes:
 OK = _head("200 OK", b"Content-Type: application/json", b"Content-Length: 2") + b"{}"
 
 
+def _json(conn: Connection, body: bytes) -> None:
+    """A whole 200 answer of ``body`` as JSON."""
+    conn.write(
+        _head("200 OK", b"Content-Type: application/json", b"Content-Length: %d" % len(body)) + body
+    )
+
+
 def no_answer(conn: Connection) -> None:
     conn.read_request()
     conn.hold()
@@ -169,10 +176,7 @@ BAD_UTF8_HEADER = b"\xc3\x28\xed\xa0\x80"
 
 def bad_utf8_body(conn: Connection) -> None:
     conn.read_request()
-    body = BAD_UTF8_BODY
-    conn.write(
-        _head("200 OK", b"Content-Type: application/json", b"Content-Length: %d" % len(body)) + body
-    )
+    _json(conn, BAD_UTF8_BODY)
 
 
 def bad_utf8_headers(conn: Connection) -> None:
@@ -197,11 +201,7 @@ def placed(conn: Connection) -> None:
     """A PBX that accepts every call_back (a new session each) and never notifies."""
     conn.read_request()
     conn.server.placed += 1
-    body = b'{"result": 0, "session_id": "hostile-%d"}' % conn.server.placed
-    conn.write(
-        _head("200 OK", b"Content-Type: application/json", b"Content-Length: %d" % len(body))
-        + body
-    )
+    _json(conn, b'{"result": 0, "session_id": "hostile-%d"}' % conn.server.placed)
 
 
 def redirect(conn: Connection) -> None:

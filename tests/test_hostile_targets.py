@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from conformance.transport.client import body_bytes, first_header
+from conformance.sut.drivers import MAX_REDIRECTS, PbxApi, Target
+from conformance.transport.client import Client, Exchange, body_bytes, first_header
 from tests import hostile
 from tests.hostile import Hostile, run_measured
 from tests.support import CLIENT_ID, CLIENT_KEY, PARTIES, SuiteRun, free_port
@@ -124,7 +125,12 @@ def matrix(
         yield futures
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        print(f"\nhostile matrix: {len(futures)} runs in {time.monotonic() - start:.1f} s")
+        done = [f.result() for f in futures.values() if f.done() and not f.exception()]
+        peak = max((outcome.peak_rss for outcome in done), default=0) / 2**20
+        print(
+            f"\nhostile matrix: {len(futures)} runs in {time.monotonic() - start:.1f} s, "
+            f"the largest peak RSS of a run {peak:.0f} MB"
+        )
 
 
 @pytest.mark.parametrize("behaviour", BEHAVIOURS)
@@ -163,3 +169,22 @@ def test_a_hostile_target_is_a_finding(
     assert outcome.peak_rss < RSS_BOUND, f"peak RSS {outcome.peak_rss / 2**20:.0f} MB"
     # The suite never follows a redirect of the API (client.py: follow_redirects=False).
     assert outcome.witness_contacts == 0
+
+
+def test_a_recording_link_redirect_is_followed_a_bounded_number_of_times() -> None:
+    """What the matrix's redirect row allows: the API's answers are never followed (the
+    witness above stays at 0), a recording's link is (``PbxApi.download``, by design: a
+    recording may live on a storage host), at most ``MAX_REDIRECTS`` hops, each one an
+    exchange of the wire log within --sut-timeout; a redirect loop ends as its last 302."""
+    log: list[Exchange] = []
+    target = Target("http://127.0.0.1:9", CLIENT_ID, CLIENT_KEY, embedded=False)
+    driver = PbxApi(Client(SUT_TIMEOUT), target, None, log, [])  # type: ignore[arg-type]
+    with Hostile("ok") as storage, Hostile("redirect", location=storage.url + "/r") as pbx:
+        fetched = driver.download(pbx.url + "/records/x")
+    assert (fetched.status, storage.contacts, len(log)) == (200, 1, 2)
+    log.clear()
+    with Hostile("redirect") as loop:
+        loop.location = loop.url + "/again"
+        fetched = driver.download(loop.url + "/records/x")
+    assert (fetched.status, len(log)) == (302, 1 + MAX_REDIRECTS)
+    assert all(ex.elapsed_ms <= DEADLINE_MS for ex in log)
