@@ -180,7 +180,7 @@ def _launch_api(config: pytest.Config) -> None:
     host, port = s.api_listen
     api = ApiServer(s.client_id, s.client_key)
     try:
-        api.start(host, port)
+        api.start(host, port, s.sut_timeout)
     except OSError as exc:
         raise pytest.UsageError(f"--api-listen: cannot listen on {host}:{port}: {exc}") from None
     run.api = api

@@ -28,6 +28,7 @@ import httpx
 import pytest
 from werkzeug import serving
 
+from conformance.api_server import ApiServer
 from conformance.transport.listener import MAX_BODY, Listener, ListenerError
 from tests import hostile
 from tests.hostile import Hostile, run_measured
@@ -437,3 +438,40 @@ def _many_idle(address: tuple[str, int], count: int) -> tuple[bytes, float]:
         for sock in socks:
             sock.close()
     return b"", time.monotonic() - start
+
+
+# -- the suite's PBX API (role crm-client), which shares the listener's bounds ---------
+
+
+@pytest.fixture
+def api() -> Iterator[ApiServer]:
+    served = ApiServer(CLIENT_ID, CLIENT_KEY)
+    served.start("127.0.0.1", 0, deadline=TIMEOUT)
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.mark.parametrize(
+    ("sent", "trickled"),
+    [
+        (b"", b""),
+        (b"", b"POST /call_back HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n"),
+        (b"POST /call_back HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n", NOTE),
+    ],
+    ids=["silent", "headers-trickled", "body-trickled"],
+)
+def test_the_pbx_api_cuts_a_slow_client_at_the_deadline(
+    api: ApiServer, sent: bytes, trickled: bytes
+) -> None:
+    """uvicorn closes only a connection idle for 10 s: a byte a second held one for
+    as long as the client liked (seen: the trickles outlasted the wait)."""
+    host, port = api.url.removeprefix("http://").rsplit(":", 1)
+    _, took = _while_sending(
+        (host, int(port)), sent, lambda sock, stop: _trickle(sock, trickled, stop)
+    )
+    assert took <= ENDS_WITHIN, took
+    answer = httpx.post(api.url + "/call_back", content=b"{}", timeout=5.0, trust_env=False)
+    assert answer.status_code < 500
+    assert any(r.path == "/call_back" and r.body == b"{}" for r in api.inbox.snapshot())
