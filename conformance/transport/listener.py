@@ -156,13 +156,11 @@ class _Deadline(WSGIRequestHandler):
     The socket's own timeout applies to each read, so a client trickling its headers
     or body a byte at a time would hold a thread forever: the watchdog shuts the
     connection down ``timeout`` seconds after a request began (or after the
-    connection began to wait for one). Anything that escapes werkzeug's own handling
-    is the suite's fault, said by ``failed``.
+    connection began to wait for one).
     """
 
     timeout_s: float = 5.0
     watchdog: Watchdog | None = None
-    failed: Callable[[BaseException], None] = staticmethod(lambda exc: None)
 
     def handle_one_request(self) -> None:
         expired = self._expired = threading.Event()
@@ -235,7 +233,6 @@ class _Server(HTTPServer):
             {
                 "timeout_s": self.timeout,
                 "watchdog": Watchdog(),
-                "failed": staticmethod(self.failed),
                 "protocol_version": "HTTP/1.1",
             },
         )
