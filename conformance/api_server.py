@@ -108,12 +108,13 @@ class ApiServer:
         self.decoy_url = ""
 
     # -- serving ------------------------------------------------------------
-    def start(self, host: str, port: int) -> None:
+    def start(self, host: str, port: int, deadline: float | None = None) -> None:
         """Listen on ``host:port`` and the decoy on ``host``, another port; ``OSError``
-        when either cannot be had (then nothing is left listening)."""
-        self._served = serve(self, host, port, offload=no_request)
+        when either cannot be had (then nothing is left listening). ``deadline``: the
+        seconds a request may take to arrive whole, as at the listener (D60)."""
+        self._served = serve(self, host, port, offload=no_request, deadline=deadline)
         try:
-            self._decoy = serve(self.decoy, host, 0, offload=no_request)
+            self._decoy = serve(self.decoy, host, 0, offload=no_request, deadline=deadline)
         except OSError:
             self._served.stop()
             raise

@@ -188,7 +188,7 @@ def _launch_api(config: pytest.Config) -> None:
     host, port = s.api_listen
     api = ApiServer(s.client_id, s.client_key)
     try:
-        api.start(host, port)
+        api.start(host, port, s.sut_timeout)
     except OSError as exc:
         raise pytest.UsageError(f"--api-listen: cannot listen on {host}:{port}: {exc}") from None
     run.api = api
@@ -378,7 +378,7 @@ def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
     if not roles & set(PBX_ROLES) or not (s.embedded or s.pbx_url):
         return
     if s.listen is not None:
-        run.listener = _start_listener(*s.listen)
+        run.listener = _start_listener(*s.listen, s.sut_timeout)
         config.add_cleanup(run.listener.stop)
     if s.embedded:
         assert run.listener is not None
@@ -405,8 +405,8 @@ def _embedded(module: str, s: Settings, *args: str, **env: str) -> Launched:
     )
 
 
-def _start_listener(host: str, port: int) -> Listener:
-    listener = Listener(host, port)
+def _start_listener(host: str, port: int, timeout: float) -> Listener:
+    listener = Listener(host, port, timeout)
     try:
         listener.start()
     except ListenerError as exc:

@@ -77,32 +77,42 @@ def run_suite(
 
     ``paths`` replaces ``conformance`` to run only some roles or files.
     """
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("VATS_")}
-    # Children share one bytecode cache outside the tree: each would otherwise
-    # compile the suite anew (seconds per run) when PYTHONDONTWRITEBYTECODE is set.
-    child_env.update(PYTHONDONTWRITEBYTECODE="", PYTHONPYCACHEPREFIX=str(PYCACHE))
-    child_env.update(env or {})
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            *paths,
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *args,
-            "--report-dir",
-            str(report_dir),
-        ],
+        suite_command(args, report_dir, paths),
         cwd=ROOT,
-        env=child_env,
+        env=child_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
     return SuiteRun(done.returncode, done.stdout, done.stderr, report_dir)
+
+
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child run: no ``VATS_`` settings of ours, ``env`` on top."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("VATS_")}
+    # Children share one bytecode cache outside the tree: each would otherwise
+    # compile the suite anew (seconds per run) when PYTHONDONTWRITEBYTECODE is set.
+    out.update(PYTHONDONTWRITEBYTECODE="", PYTHONPYCACHEPREFIX=str(PYCACHE))
+    out.update(env or {})
+    return out
+
+
+def suite_command(args: Sequence[str], report_dir: Path, paths: Sequence[str]) -> list[str]:
+    """The command line ``run_suite`` runs (in ``ROOT``)."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        *paths,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *args,
+        "--report-dir",
+        str(report_dir),
+    ]
 
 
 @contextmanager

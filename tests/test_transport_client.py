@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.reference.web import Request, Response
-from conformance.transport.client import Client, where
+from conformance.transport.client import MAX_BODY, Client, where
+from tests.hostile import Hostile
 from tests.support import CLIENT_KEY, serving
 
 NOT_URLS = ["http://[::1/record", "http://\u2603..example/record", "http://a\x00b/record"]
@@ -37,3 +38,21 @@ def test_a_url_that_cannot_be_sent_is_an_exchange_error(url: str) -> None:
 def test_where_names_a_url_without_its_secrets_and_survives_a_bad_one() -> None:
     assert where(f"http://u:{CLIENT_KEY}@h:1/p?k={CLIENT_KEY}") == "http://h:1/p"
     assert where("http://[::1/p") == "a URL that is not one"
+
+
+@pytest.mark.parametrize("behaviour", ["huge", "endless-chunked"])
+def test_an_answer_longer_than_the_bound_is_no_answer_unless_its_start_is_enough(
+    behaviour: str,
+) -> None:
+    """D59: an API answer or acknowledgement over MAX_BODY is an error naming its status
+    (the 100 MB one used to count as an HTTP 200 read to 1 MiB); a recording's download
+    (``whole=False``) keeps its first MAX_BODY bytes."""
+    client = Client(2.0)
+    with Hostile(behaviour) as target:
+        refused = client.send("POST", target.url + "/call_events", b"{}", [])
+        started = client.send("GET", target.url + "/record", b"", [], whole=False)
+    assert refused.status is None
+    assert refused.error is not None
+    assert f"HTTP 200 with a body over {MAX_BODY} bytes" in refused.error
+    assert (started.status, len(started.response_body)) == (200, MAX_BODY)
+    assert started.error is None

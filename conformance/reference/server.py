@@ -22,7 +22,11 @@ connections. What is ours:
   uvicorn times out only an idle kept-alive connection, not one that connects
   and says nothing or stops mid-request. A connection that has sent nothing for
   ``IDLE_TIMEOUT`` seconds, while no answer is being made for it, is closed.
-  (Under TLS the handshake comes first, bounded by asyncio's 60 s.)
+  (Under TLS the handshake comes first, bounded by asyncio's 60 s.) With
+  ``serve(deadline=...)`` a request must also have arrived whole within that
+  many seconds of when the connection began to wait for it: a client trickling a
+  byte a second is never idle (the suite's PBX API, D60; the references do not
+  set it).
 * TLS is uvicorn's, with the ``ssl.SSLContext`` given (``ssl_context_factory``).
 """
 
@@ -79,11 +83,20 @@ class _Protocol(H11Protocol):
     _heard = 0.0  # loop time the client last sent something, or an answer was being made
     _backlog = 0  # bytes waiting to be sent at the last look
     _watch: asyncio.TimerHandle | None = None
+    #: Seconds a request may take to arrive whole (None: no bound but ``IDLE_TIMEOUT``).
+    deadline: float | None = None
+    _began = 0.0  # loop time the connection began to wait for its current request
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._heard = self.loop.time()
-        self._watch = self.loop.call_later(IDLE_TIMEOUT, self._look)
+        self._heard = self._began = self.loop.time()
+        self._watch = self.loop.call_later(
+            min(IDLE_TIMEOUT, self.deadline or IDLE_TIMEOUT), self._look
+        )
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._began = self.loop.time()
 
     def data_received(self, data: bytes) -> None:
         self._heard = self.loop.time()
@@ -109,7 +122,16 @@ class _Protocol(H11Protocol):
         if idle >= IDLE_TIMEOUT:
             transport.abort()
             return
-        self._watch = self.loop.call_later(IDLE_TIMEOUT - idle, self._look)
+        wait = IDLE_TIMEOUT - idle
+        # the request still arriving: none yet, the next one, or the body of this one
+        arriving = cycle is None or cycle.response_complete or cycle.more_body
+        if self.deadline is not None and arriving:
+            left = self.deadline - (now - self._began)
+            if left <= 0:
+                transport.abort()
+                return
+            wait = min(wait, left)
+        self._watch = self.loop.call_later(wait, self._look)
 
     def abort(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -295,19 +317,23 @@ def serve(
     *,
     offload: Offload = every_request,
     tls: ssl.SSLContext | None = None,
+    deadline: float | None = None,
 ) -> Served:
     """Serve ``handler`` on ``host:port`` (0: a free port) and return once it listens.
 
     ``offload(request)`` says which requests are answered on a thread (by default
     all: a handler may block); the others are answered in the event loop and must
-    not wait on anything. ``tls``: serve HTTPS with this context.
+    not wait on anything. ``tls``: serve HTTPS with this context. ``deadline``: the
+    seconds a request may take to arrive whole (``_Protocol``).
     """
     sock = _listen(host, port)
     bound = sock.getsockname()[1]
     pool = ThreadPoolExecutor(OFFLOAD_THREADS, thread_name_prefix=f"serve:{bound}")
     config = uvicorn.Config(
         Asgi(handler, offload, pool),
-        http=_Protocol,
+        http=_Protocol
+        if deadline is None
+        else type("_Bounded", (_Protocol,), {"deadline": deadline}),
         ws="none",  # an Upgrade: websocket request is a plain request to the handler
         loop="asyncio",
         interface="asgi3",

@@ -178,8 +178,9 @@ class Signed:
         expect: str | None = None,
         mutation: str | None = None,
         signed_correctly: bool | None = None,
+        whole: bool = True,
     ) -> Exchange:
-        """Send one request and record it in the case's wire log.
+        """Send one request and record it in the case's wire log (``whole``: Client.send).
 
         ``expect`` says what the case means it to get (``"accept"`` or
         ``"refuse"``): the diagnoses read it, the grading never does. ``mutation``
@@ -201,6 +202,7 @@ class Signed:
             expect=expect,
             signed_correctly=signed_correctly,
             mutation=mutation,
+            whole=whole,
         )
         self.log.append(ex)
         return ex
@@ -424,14 +426,15 @@ class PbxApi(Signed):
         """Fetch a recording link as a browser would: a plain GET, no credentials.
 
         Redirects (to a storage, say) are followed, at most ``MAX_REDIRECTS``;
-        every hop is in the wire log and the last answer is returned.
+        every hop is in the wire log and the last answer is returned. A recording may
+        be longer than the client reads: its first ``MAX_BODY`` bytes are the answer.
         """
-        ex = self.send("GET", url, b"", [])
+        ex = self.send("GET", url, b"", [], whole=False)
         for _ in range(MAX_REDIRECTS):
             location = next((v for k, v in ex.response_headers if k.lower() == "location"), None)
             if ex.status not in (301, 302, 303, 307, 308) or not location:
                 break
-            ex = self.send("GET", urljoin(ex.url, location), b"", [])
+            ex = self.send("GET", urljoin(ex.url, location), b"", [], whole=False)
         return ex
 
     def call(self, *, via: str | None = None, **changes: Any) -> dict[str, Any]:

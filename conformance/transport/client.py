@@ -1,8 +1,9 @@
 """The recording HTTP client: every request the suite sends, and what came back.
 
 Bounded everywhere: one timeout per request (``--sut-timeout``), no redirects
-followed, response bodies read up to ``MAX_BODY`` bytes. Nothing here judges;
-checks read the recorded ``Exchange``.
+followed, response bodies read up to ``MAX_BODY`` bytes: a longer answer is no answer,
+unless the sender asked for its first bytes only (a recording, D59). Nothing here
+judges; checks read the recorded ``Exchange``.
 """
 
 from __future__ import annotations
@@ -233,9 +234,15 @@ class Client:
         expect: str | None = None,
         signed_correctly: bool | None = None,
         mutation: str | None = None,
+        whole: bool = True,
     ) -> Exchange:
         """Send one request; ``signed_correctly`` and ``mutation`` are the sender's facts
-        about it (``Exchange``), recorded as given."""
+        about it (``Exchange``), recorded as given.
+
+        ``whole``: the answer must be read whole, and one over ``MAX_BODY`` bytes is an
+        error, not an answer (D59: an API answer or a webhook's acknowledgement the suite
+        could not read is not one it may judge); otherwise its first ``MAX_BODY`` bytes
+        are the answer (a recording)."""
         sent: Headers = list(headers)
         ex = Exchange(
             method=method,
@@ -272,7 +279,7 @@ class Client:
                 with self._http.stream(
                     method, url, content=body, headers=sent, extensions={"trace": trace}
                 ) as response:
-                    self._read(ex, response, expired)
+                    self._read(ex, response, expired, whole=whole)
             except httpx.InvalidURL as exc:  # nothing sent: a bad URL (a PBX's recording url)
                 ex.error = f"InvalidURL: {exc}"
                 unsent = True
@@ -294,20 +301,32 @@ class Client:
                 self._answered_ms.append(ex.elapsed_ms)
         return ex
 
-    def _read(self, ex: Exchange, response: httpx.Response, expired: threading.Event) -> None:
-        """The answer into ``ex``: at most ``MAX_BODY`` bytes, scrubbed of the secrets."""
+    def _read(
+        self, ex: Exchange, response: httpx.Response, expired: threading.Event, *, whole: bool
+    ) -> None:
+        """The answer into ``ex``: at most ``MAX_BODY`` bytes, scrubbed of the secrets.
+
+        An answer longer than that is not read further (an endless one would never end),
+        and with ``whole`` it is recorded as an error naming its status, not as an answer.
+        """
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_raw():
             chunks.append(chunk)
             size += len(chunk)
-            if size >= MAX_BODY:
+            if size > MAX_BODY:
                 break
         if expired.is_set():
             raise httpx.ReadTimeout("answer not complete in time")
         ex.request_headers = [
             (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.request.headers.raw
         ]
+        if whole and size > MAX_BODY:
+            ex.error = (
+                f"HTTP {response.status_code} with a body over {MAX_BODY} bytes: not read "
+                "whole, so not an answer the suite judges (D59)"
+            )
+            return
         ex.status = response.status_code
         ex.response_headers = [
             (self._scrub(k).decode("latin-1"), self._scrub(v).decode("latin-1"))

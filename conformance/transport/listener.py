@@ -11,8 +11,12 @@ notifications. Nothing here judges.
 
 Bounded: a body is read up to ``MAX_BODY`` bytes (a longer one is answered 413
 and kept clipped), at most ``MAX_KEPT`` requests are kept (later ones are
-answered, counted and dropped). A handler that fails is the suite's own fault:
-the next read of the record raises ``ListenerError`` naming it (``check``).
+answered, counted and dropped), and a request must arrive whole within the
+listener's ``timeout`` (the run's ``--sut-timeout``): at that deadline its
+connection is shut down, whatever the client is trickling (D60). A handler that
+fails -- or anything of the server's own on the way to it or back -- is the
+suite's own fault: the next read of the record raises ``ListenerError`` naming
+it (``check``), and the run ends with status 3 (``Run.listener_failure``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import io
 import json
 import logging
 import re
+import socket
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,10 +37,11 @@ from typing import Any
 
 from pytest_httpserver import HTTPServer
 from werkzeug.exceptions import ClientDisconnected
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from conformance.transport import ids
-from conformance.transport.client import Exchange, Headers, first_header
+from conformance.transport.client import Exchange, Headers, Watchdog, first_header
 from conformance.transport.inbox import Inbox
 
 #: At most this many requests are kept; later ones are answered, counted and dropped.
@@ -44,6 +52,8 @@ MAX_BODY = 1 << 20
 #: (1.3) -- any address path before it, as events.path reads it.
 EXPECTED_PATH = re.compile(r".*/call_events/*\Z")
 ANSWER = b"{}"
+#: Where a request's connection keeps whether its deadline passed (``_Deadline``).
+EXPIRED = "vats.expired"
 
 
 class ListenerError(RuntimeError):
@@ -117,8 +127,9 @@ def parse_json(body: bytes) -> Any:
 
 def _read(request: Request) -> tuple[bytes, str | None]:
     """The body, read up to one byte more than ``MAX_BODY``, and why it is incomplete:
-    the PBX closed the connection before its ``Content-Length``, or sent a chunked
-    body that is not one. The PBX's fault, recorded as such: not a handler error."""
+    the PBX closed the connection before its ``Content-Length``, did not send it in
+    time, or sent a chunked body that is not one. The PBX's fault, recorded as such:
+    not a handler error."""
     chunks: list[bytes] = []
     size = 0
     try:
@@ -128,11 +139,51 @@ def _read(request: Request) -> tuple[bytes, str | None]:
                 break
             chunks.append(chunk)
             size += len(chunk)
-    except ClientDisconnected:
-        return b"".join(chunks), "the connection closed before the whole body arrived"
-    except (OSError, ValueError) as exc:  # werkzeug: "Invalid chunk header", a bad size
+    except (ClientDisconnected, OSError, ValueError) as exc:
+        expired = request.environ.get(EXPIRED)
+        if isinstance(expired, threading.Event) and expired.is_set():
+            return b"".join(chunks), "the body did not arrive whole in time (--sut-timeout)"
+        if isinstance(exc, ClientDisconnected):
+            return b"".join(chunks), "the connection closed before the whole body arrived"
+        # werkzeug: "Invalid chunk header", a bad size; a connection reset
         return b"".join(chunks), f"a body that is not valid HTTP ({exc})"
     return b"".join(chunks), None
+
+
+class _Deadline(WSGIRequestHandler):
+    """werkzeug's request handler, with one deadline for each request.
+
+    The socket's own timeout applies to each read, so a client trickling its headers
+    or body a byte at a time would hold a thread forever: the watchdog shuts the
+    connection down ``timeout`` seconds after a request began (or after the
+    connection began to wait for one).
+    """
+
+    timeout_s: float = 5.0
+    watchdog: Watchdog | None = None
+
+    def handle_one_request(self) -> None:
+        expired = self._expired = threading.Event()
+        connection = self.connection
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+        assert self.watchdog is not None
+        ticket = self.watchdog.arm(self.timeout_s, expire)
+        try:
+            super().handle_one_request()
+        finally:
+            self.watchdog.disarm(ticket)
+        if expired.is_set():
+            self.close_connection = True
+
+    def make_environ(self) -> Any:
+        environ = super().make_environ()
+        environ[EXPIRED] = self._expired
+        return environ
 
 
 class _Server(HTTPServer):
@@ -142,24 +193,75 @@ class _Server(HTTPServer):
     every request forever: here the handlers read at most ``MAX_BODY`` bytes and
     the listener keeps its own bounded record. ``dispatched`` runs after every
     request, a failed one too (its error is in ``handler_errors`` by then).
+    ``failed`` hears of every error pytest-httpserver does not collect: one raised
+    on the way to a handler or after it (``application``), or in werkzeug's own
+    handling of a connection (``handle_error``, which would print a traceback).
     """
 
-    def __init__(self, host: str, port: int, dispatched: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        dispatched: Callable[[], None],
+        failed: Callable[[BaseException], None],
+        timeout: float,
+    ) -> None:
         super().__init__(host=host, port=port, threaded=True)
         self.dispatched = dispatched
+        self.failed = failed
+        self.timeout = timeout
 
     def application(self, request: Request) -> Response:
         try:
             return self.dispatch(request)
+        except Exception as exc:
+            self.failed(exc)
+            raise
         finally:
-            self.dispatched()
+            try:
+                self.dispatched()
+            except Exception as exc:  # noqa: BLE001 - the suite's fault, said by check
+                self.failed(exc)
+
+    def thread_target(self) -> None:
+        """Serve with ``_Deadline`` requests; every error werkzeug lets out is ``failed``."""
+        server = self.server
+        assert server is not None
+        handler = type(
+            "_ListenerHandler",
+            (_Deadline,),
+            {
+                "timeout_s": self.timeout,
+                "watchdog": Watchdog(),
+                "protocol_version": "HTTP/1.1",
+            },
+        )
+        server.RequestHandlerClass = handler
+
+        def handle_error(request: Any, client_address: Any) -> None:
+            exc = sys.exc_info()[1]
+            if exc is not None and not isinstance(exc, (ConnectionError, TimeoutError)):
+                self.failed(exc)
+
+        server.handle_error = handle_error  # type: ignore[method-assign]
+        server.log = self._log  # type: ignore[method-assign]
+        super().thread_target()
+
+    def _log(self, type: str, message: str, *args: Any) -> None:
+        """werkzeug's server log, which it writes an "Error on request" to: an exception
+        out of the application (``failed`` already) or out of werkzeug's own writing of
+        the answer. Said by ``check``, not printed as a traceback."""
+        if type == "error":
+            lines = (message % args if args else message).strip().splitlines()
+            self.failed(RuntimeError(lines[-1] if lines else message))
 
 
 class Listener:
     """Receives notifications at ``{url}/call_events``; every other request is recorded too."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.server = _Server(host, port, self._wake)
+    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
+        """``timeout``: how long one request may take to arrive whole (``--sut-timeout``)."""
+        self.server = _Server(host, port, self._wake, self._failed, timeout)
         self.server.expect_request(EXPECTED_PATH, method="POST").respond_with_handler(
             functools.partial(self._receive, expected=True)
         )
@@ -168,6 +270,7 @@ class Listener:
         )
         self.inbox: Inbox[Received] = Inbox(MAX_KEPT, self.check)
         self._failure: BaseException | None = None
+        self._failures: list[BaseException] = []  # what pytest-httpserver does not collect
 
     @property
     def received(self) -> list[Received]:
@@ -236,6 +339,10 @@ class Listener:
     def _wake(self) -> None:
         self.inbox.wake()
 
+    def _failed(self, exc: BaseException) -> None:
+        self._failures.append(exc)
+        self.inbox.wake()
+
     def check(self) -> None:
         """Raise ``ListenerError`` if a handler ever failed (pytest-httpserver's ``check``).
 
@@ -247,6 +354,8 @@ class Listener:
                 self.server.check()
             except Exception as exc:  # noqa: BLE001 - whatever the handler raised
                 self._failure = exc
+        if self._failure is None and self._failures:
+            self._failure = self._failures[0]
         failure = self._failure
         if failure is not None:
             raise ListenerError(
