@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re._parser as _sre  # type: ignore[import-not-found]  # the stdlib's, as Hypothesis uses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, TypeVar
 
@@ -235,8 +235,18 @@ def _sequence(items: list[tuple[Any, Any]]) -> st.SearchStrategy[str]:
     return st.tuples(*parts).map("".join)
 
 
-def values(strategy: st.SearchStrategy[T], *, seed_value: int, count: int) -> list[T]:
-    """Up to ``count`` values of ``strategy``, the same list for the same seed."""
+def values(
+    strategy: st.SearchStrategy[T],
+    *,
+    seed_value: int,
+    count: int,
+    each: Callable[[T], None] | None = None,
+) -> list[T]:
+    """Up to ``count`` values of ``strategy``, the same list for the same seed.
+
+    ``each`` is called with every value as soon as it is drawn, before the next
+    one is: a caller can send the first examples while the rest are drawn.
+    """
     drawn: list[T] = []
 
     @seed(seed_value)
@@ -250,6 +260,8 @@ def values(strategy: st.SearchStrategy[T], *, seed_value: int, count: int) -> li
     @given(strategy)
     def take(value: T) -> None:
         drawn.append(value)
+        if each is not None:
+            each(value)
 
     take()
     return drawn
