@@ -43,6 +43,8 @@ def run_suite(url: str, client_id: str, key: str, examples_n: int) -> dict[str, 
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "-p",
+                "no:schemathesis",  # the bench extra installs Schemathesis' pytest plugin too
                 "--crm-url",
                 url,
                 "--examples",

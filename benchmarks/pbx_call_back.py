@@ -273,6 +273,17 @@ def measure(target: Target, args: argparse.Namespace, env: dict[str, str]) -> No
     target.runs.append(run)
 
 
+def start_emulator(client_id: str, key: str, token: str, address: str) -> process.Child:
+    """The reference PBX emulator on loopback, its call timings 0; ``configure`` lifts the rest."""
+    return process.start(
+        "conformance.reference.pbx",
+        ["--host", "127.0.0.1", "--port", "0", "--quiet", "--with-parent",
+         "--client-id", client_id, "--external-address", address,
+         "--ring-ms", "0", "--announcement-ms", "0", "--talk-ms", "0"],
+        {"VATS_CLIENT_KEY": key, "VATS_ADMIN_TOKEN": token},
+    )  # fmt: skip
+
+
 def configure(pbx_url: str, client_id: str, token: str, call_events: bool) -> None:
     """Lift the call_back limit, zero the timings, switch call_events on or off."""
     auth = {"Authorization": f"Bearer {token}"}
@@ -399,13 +410,7 @@ def main() -> None:
             )
             children.append(crm)
             address = crm.url
-        pbx = process.start(
-            "conformance.reference.pbx",
-            ["--host", "127.0.0.1", "--port", "0", "--quiet", "--with-parent",
-             "--client-id", client_id, "--external-address", address,
-             "--ring-ms", "0", "--announcement-ms", "0", "--talk-ms", "0"],
-            {"VATS_CLIENT_KEY": key, "VATS_ADMIN_TOKEN": token},
-        )  # fmt: skip
+        pbx = start_emulator(client_id, key, token, address)
         children.append(pbx)
         configure(pbx.url, client_id, token, args.call_events)
         minimal = process.start(

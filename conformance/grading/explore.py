@@ -6,9 +6,11 @@ results.json) and ``--examples`` bounds their number. Nothing is shrunk:
 shrinking would re-send to the system under test hundreds of times, and the
 failing example is reported exactly as it was sent.
 
-Examples are drawn first, then sent by a few workers at once, as a PBX with
-several calls in progress would send them; each example's own requests stay
-in order.
+Examples are sent by a few workers at once, as a PBX with several calls in
+progress would send them; each example's own requests stay in order. Each is
+handed to the workers as soon as it is drawn, so Hypothesis draws the next ones
+while the first are in flight (the same examples in the same order: only the
+moment each is sent changes).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import copy
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,6 +32,7 @@ from conformance.transport.budget import DEADLINE
 from conformance.transport.client import Exchange
 
 T = TypeVar("T")
+R = TypeVar("R")
 WORKERS = 4
 
 
@@ -38,23 +41,42 @@ _SHARED_LOCK = threading.Lock()
 
 
 def draw(
-    strategy: st.SearchStrategy[T], *, seed_value: int, count: int, share: str | None = None
+    strategy: st.SearchStrategy[T],
+    *,
+    seed_value: int,
+    count: int,
+    share: str | None = None,
+    each: Callable[[T], None] | None = None,
 ) -> list[T]:
     """Up to ``count`` values of ``strategy``, the same list for the same seed.
 
     Cases that judge different things about the same kind of input name a
     ``share`` key: the values are drawn once per run and handed to each of
-    them, which costs one generation instead of several.
+    them, which costs one generation instead of several. ``each`` is called
+    with every value, in order, as soon as it is there (``generate.values``).
     """
     key = (share, seed_value, count) if share else None
     if key is not None:
         with _SHARED_LOCK:
-            if key in _SHARED:
-                return copy.deepcopy(_SHARED[key])
-    drawn = values(strategy, seed_value=seed_value, count=count)
+            shared = _SHARED.get(key)
+        if shared is not None:
+            drawn: list[T] = copy.deepcopy(shared)
+            if each is not None:
+                for value in drawn:
+                    each(value)
+            return drawn
+    kept: list[T] = []
+
+    def keep(value: T) -> None:
+        if key is not None:  # copied before ``each`` hands it to a check that may change it
+            kept.append(copy.deepcopy(value))
+        if each is not None:
+            each(value)
+
+    drawn = values(strategy, seed_value=seed_value, count=count, each=keep)
     if key is not None:
         with _SHARED_LOCK:
-            _SHARED[key] = copy.deepcopy(drawn)
+            _SHARED[key] = kept
     return drawn
 
 
@@ -83,12 +105,18 @@ def explore(
     """
     if DEADLINE.passed():  # nothing will be sent: not even drawn
         pytest.skip(f"inconclusive: {_unsent([NotSent(DEADLINE.reason())] * examples, examples)}")
-    values = draw(strategy, seed_value=seed_value, count=examples, share=share)
-    if prepare is not None:
-        values = [prepare(value) for value in values]
     stop = Stop()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(lambda value: stop.attempt(check, value), values))
+        values, pending = _feed(
+            pool,
+            strategy,
+            lambda value: stop.attempt(check, value),
+            seed_value=seed_value,
+            count=examples,
+            share=share,
+            prepare=prepare,
+        )
+        outcomes = [future.result() for future in pending]
     unsent = [o for o in outcomes if isinstance(o, NotSent)]
     skipped = [exc for exc in outcomes if isinstance(exc, pytest.skip.Exception)]
     errors = [
@@ -181,6 +209,33 @@ def _unanswered(outcome: BaseException | None) -> bool:
 
 def _unsent(unsent: list[NotSent], total: int) -> str:
     return f"{len(unsent)} of {total} examples not sent: {unsent[0].why}"
+
+
+def _feed(
+    pool: ThreadPoolExecutor,
+    strategy: st.SearchStrategy[T],
+    attempt: Callable[[T], R],
+    *,
+    seed_value: int,
+    count: int,
+    share: str | None,
+    prepare: Callable[[T], T] | None,
+) -> tuple[list[T], list[Future[R]]]:
+    """Draw the examples and submit ``attempt`` of each to ``pool`` the moment it is drawn.
+
+    Returns the examples as sent (after ``prepare``) and their futures, in the
+    order drawn.
+    """
+    sent: list[T] = []
+    pending: list[Future[R]] = []
+
+    def submit(value: T) -> None:
+        ready = prepare(value) if prepare is not None else value
+        sent.append(ready)
+        pending.append(pool.submit(attempt, ready))
+
+    draw(strategy, seed_value=seed_value, count=count, share=share, each=submit)
+    return sent, pending
 
 
 def _attempt(check: Callable[[T], None], value: T) -> BaseException | None:

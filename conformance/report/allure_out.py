@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import allure
+import allure_commons
 
 from conformance.grading.verdict import CaseInfo, Verdict
 from conformance.report import results
@@ -60,10 +61,17 @@ def describe(info: CaseInfo, case_id: str) -> None:
     allure.dynamic.description(f"{info.requirement}\n\nGuide section {info.section}.")
 
 
+def attachments_wanted() -> bool:
+    """Whether a reporter takes attachments: allure-pytest registers one only with --alluredir."""
+    return bool(allure_commons.plugin_manager.hook.attach_data.get_hookimpls())
+
+
 def after(info: CaseInfo, verdict: Verdict, exchanges: list[Exchange], secrets: list[str]) -> None:
     allure.dynamic.story(method_of(info, exchanges))
     allure.dynamic.severity(SEVERITY[verdict])
     allure.dynamic.tag(str(verdict))
+    if not attachments_wanted():
+        return  # no Allure run: the wire log is not serialized for nobody (issue 13, speed)
     for n, ex in enumerate(exchanges, 1):
         record = results.redact_tree(ex.to_json(), secrets)
         allure.attach(

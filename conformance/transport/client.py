@@ -148,8 +148,10 @@ class Watchdog:
     def arm(self, seconds: float, callback: Callable[[], None]) -> int:
         with self._wake:
             ticket = next(self._serial)
-            heapq.heappush(self._due, (time.monotonic() + seconds, ticket, callback))
-            self._wake.notify()
+            entry = (time.monotonic() + seconds, ticket, callback)
+            heapq.heappush(self._due, entry)
+            if self._due[0] is entry:  # else the thread already wakes before this deadline
+                self._wake.notify()
             return ticket
 
     def disarm(self, ticket: int) -> None:
