@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -36,10 +37,13 @@ def environment(package: str, templates: str = "templates") -> Environment:
     )
 
 
+#: A lone surrogate (one regular expression: the finalizer sees every value a page prints).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _encodable(value: Any) -> Any:
     """Text with lone surrogates (JSON's ``"\\ud800"``) as ``\\ud800``: a page is UTF-8."""
-    surrogate = isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value)
-    if surrogate and not isinstance(value, Markup):
+    if isinstance(value, str) and not isinstance(value, Markup) and _SURROGATE.search(value):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
 
