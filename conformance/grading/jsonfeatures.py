@@ -34,6 +34,11 @@ Feature = tuple[str, str]  # (field, shape), or (field, "=value") for VALUED fie
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 _WS = " \t\r\n"
+#: A separator and the spaces around it. The lookbehind starts a match only where a run
+#: of spaces starts: without it a long run not followed by the separator (a padded body)
+#: is scanned again from each of its positions, quadratic in its length.
+_COLON = re.compile(r"(?<![ \t])[ \t]*:[ \t]*")
+_COMMA = re.compile(r"(?<![ \t])[ \t]*,[ \t]*")
 
 
 def spelling(text: str, value: Mapping[str, Any]) -> dict[str, str]:
@@ -70,8 +75,8 @@ def _layout(skeleton: str) -> str:
     if "\n" in skeleton:
         breaks = "CRLF" if "\r\n" in skeleton else "LF"
         return f"multi-line, {breaks} line breaks"
-    colons = set(re.findall(r"[ \t]*:[ \t]*", skeleton))
-    commas = set(re.findall(r"[ \t]*,[ \t]*", skeleton))
+    colons = set(_COLON.findall(skeleton))
+    commas = set(_COMMA.findall(skeleton))
     if len(colons) > 1 or len(commas) > 1:
         return "mixed spacing"
     comma, colon = next(iter(commas), ","), next(iter(colons), ":")
