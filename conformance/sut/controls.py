@@ -102,9 +102,9 @@ class CrmControls:
         self.stopped: str | None = None
         #: The states whose notifications this CRM lets time out, IN_A_ROW in a row (D57).
         self.unanswered = Unanswered(settings.sut_timeout)
-        #: Whether JUDGE_OF_TIME is among the run's cases (run.launch says): without it, a
-        #: case that would only wait again fails on the evidence instead of skipping, or
-        #: nothing in the run would fail for the notifications the CRM leaves unanswered.
+        #: Whether JUDGE_OF_TIME is among the run's cases (run.launch says): without it,
+        #: every case sends and is judged on its own answer, as before D57 -- skipping
+        #: would leave nothing in the run to fail for what the CRM leaves unanswered.
         self.judged = True
         self._lock = threading.Lock()
         self._local = threading.local()  # per thread: a refusal case judging liveness itself
@@ -344,20 +344,11 @@ class CrmControls:
     def not_again(self, state: str) -> None:
         """Before a case's correctly signed notification of ``state``: when this CRM
         demonstrably does not answer those within --sut-timeout, the case does not wait
-        again (``NotAnswering``, a skip naming the case that fails for it; a fail on the
-        same evidence when that case is not in the run, ``judged``)."""
-        evidence = self.unanswered.silent(state)
-        if evidence is None:
-            return
-        silent = NotAnswering(state, evidence, self.settings.sut_timeout)
-        if self.judged:
-            raise silent
-        raise fail(
-            "an HTTP answer within the timeout",
-            f"{silent.said}: not sent again ({JUDGE_OF_TIME}, which fails for it, is not "
-            "in this run)",
-            *evidence,
-        )
+        again (``NotAnswering``, a skip naming the case that fails for it; only when that
+        case is in the run, ``judged``)."""
+        evidence = self.unanswered.silent(state) if self.judged else None
+        if evidence is not None:
+            raise NotAnswering(state, evidence, self.settings.sut_timeout)
 
     def on_crash(self, crm: CrmWebhook, ex: Exchange) -> None:
         """A case's request got a 5xx or no answer (the driver calls this).
