@@ -229,6 +229,27 @@ def test_a_crm_slow_on_every_disconnected_fails_the_timing_case_and_ends_soon(
     assert run.returncode == 1
 
 
+def test_without_the_timing_case_the_cases_are_sent_and_fail(tmp_path: Path) -> None:
+    """The skip for a state the CRM leaves unanswered names crm.timing.latency as the case
+    that fails for it; deselected (-k "not timing", here -k lifecycle), nothing failed:
+    a CRM that never answers a disconnected in time passed the run (-k lifecycle: 18
+    skips, exit 0). Without that case each case is judged on its own answer, as before."""
+    app = SlowOnDisconnected.scaled(SLOW_S)(CLIENT_ID, CLIENT_KEY, oracle=True)
+    with serving(app) as url:
+        run = run_suite(
+            crm_args(url, *oracle(url), "--sut-timeout", str(SUT_TIMEOUT), "-k", "lifecycle"),
+            tmp_path / "report",
+            paths=("conformance/roles/crm_webhook",),
+            timeout=300,
+        )
+    assert "crm.timing.latency" not in run.verdicts()
+    assert "crm.lifecycle.duplicate" in run.with_verdict("fail"), run.stdout
+    skipped = [c["detail"] for c in run.results["cases"] if c["verdict"] == "skip"]
+    assert not [d for d in skipped if "crm.timing.latency fails for it" in d], skipped
+    assert not run.with_verdict("error"), run.stdout
+    assert run.returncode == 1, run.stdout
+
+
 #: One wait for a call that never ends: long enough to tell one wait from two or three.
 EVENTS_TIMEOUT = 6.0
 

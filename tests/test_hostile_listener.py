@@ -213,6 +213,23 @@ def test_bytes_that_are_not_http_are_refused(listener: Listener) -> None:
     _still_answers(listener)
 
 
+@pytest.mark.parametrize(
+    "target",
+    [b"http://[::1/call_events", b"http://[x]/call_events"],
+    ids=["unclosed-bracket", "not-an-ipv6-address"],
+)
+def test_a_request_target_that_is_no_url_is_refused(listener: Listener, target: bytes) -> None:
+    """A request line whose target urlsplit refuses (werkzeug's make_environ raised
+    ValueError: the run ended with status 3, the PBX's bytes blamed on the suite)."""
+    with socket.create_connection(_address(listener), timeout=5.0) as sock:
+        sock.sendall(b"POST " + target + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        answer, took = _answer_until_closed(sock, ENDS_WITHIN + 5)
+    assert took <= ENDS_WITHIN
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert listener.count == 0  # not a request: nothing reached the record
+    _still_answers(listener)
+
+
 def test_invalid_utf8_is_kept_byte_for_byte(listener: Listener) -> None:
     with socket.create_connection(_address(listener), timeout=5.0) as sock:
         sock.sendall(

@@ -102,6 +102,10 @@ class CrmControls:
         self.stopped: str | None = None
         #: The states whose notifications this CRM lets time out, IN_A_ROW in a row (D57).
         self.unanswered = Unanswered(settings.sut_timeout)
+        #: Whether JUDGE_OF_TIME is among the run's cases (run.launch says): without it,
+        #: every case sends and is judged on its own answer, as before D57 -- skipping
+        #: would leave nothing in the run to fail for what the CRM leaves unanswered.
+        self.judged = True
         self._lock = threading.Lock()
         self._local = threading.local()  # per thread: a refusal case judging liveness itself
         self._done = False
@@ -340,8 +344,9 @@ class CrmControls:
     def not_again(self, state: str) -> None:
         """Before a case's correctly signed notification of ``state``: when this CRM
         demonstrably does not answer those within --sut-timeout, the case does not wait
-        again (``NotAnswering``, a skip naming the case that fails for it)."""
-        evidence = self.unanswered.silent(state)
+        again (``NotAnswering``, a skip naming the case that fails for it; only when that
+        case is in the run, ``judged``)."""
+        evidence = self.unanswered.silent(state) if self.judged else None
         if evidence is not None:
             raise NotAnswering(state, evidence, self.settings.sut_timeout)
 
