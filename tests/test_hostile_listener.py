@@ -99,6 +99,42 @@ def _while_sending(
             sender.join(timeout=10)
 
 
+def test_the_pbx_api_counts_a_request_from_its_first_byte(api: ApiServer) -> None:
+    """A CRM that keeps its connection alive and sends its next request a while later,
+    each part well in time, is answered: the time the connection sat idle between
+    requests is not the request's (IDLE_TIMEOUT bounds that); it was counted, and the
+    request was cut off with no answer."""
+    host, port = api.url.removeprefix("http://").rsplit(":", 1)
+    request = b"POST /call_back HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+    with socket.create_connection((host, int(port)), timeout=5.0) as sock:
+        sock.sendall(request)
+        assert _answer(sock).startswith(b"HTTP/1.1 ")
+        time.sleep(0.7 * TIMEOUT)  # idle, between requests
+        sock.sendall(request[:20])
+        time.sleep(0.4 * TIMEOUT)  # this request has taken 0.4 of its time so far
+        sock.sendall(request[20:])
+        assert _answer(sock).startswith(b"HTTP/1.1 "), "cut off with no answer"
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """One whole answer (its head, then Content-Length bytes), or what came before EOF."""
+    got = b""
+    while b"\r\n\r\n" not in got and (chunk := sock.recv(65536)):
+        got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.lower().split(b"\r\n")
+            if line.startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length and (chunk := sock.recv(65536)):
+        body += chunk
+    return got
+
+
 def _still_answers(listener: Listener) -> None:
     """A well-formed notification after the attack is answered and recorded, and the
     listener did not fail (no ListenerError)."""

@@ -85,7 +85,10 @@ class _Protocol(H11Protocol):
     _watch: asyncio.TimerHandle | None = None
     #: Seconds a request may take to arrive whole (None: no bound but ``IDLE_TIMEOUT``).
     deadline: float | None = None
-    _began = 0.0  # loop time the connection began to wait for its current request
+    #: Loop time the current request began: the connection opening, then the first byte
+    #: of each next one (None between requests: idle time is IDLE_TIMEOUT's, not the
+    #: request's; a kept-alive connection may wait a while before its next request).
+    _began: float | None = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -96,10 +99,12 @@ class _Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._began = self.loop.time()
+        self._began = None
 
     def data_received(self, data: bytes) -> None:
         self._heard = self.loop.time()
+        if self._began is None:
+            self._began = self._heard
         super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -125,7 +130,7 @@ class _Protocol(H11Protocol):
         wait = IDLE_TIMEOUT - idle
         # the request still arriving: none yet, the next one, or the body of this one
         arriving = cycle is None or cycle.response_complete or cycle.more_body
-        if self.deadline is not None and arriving:
+        if self.deadline is not None and arriving and self._began is not None:
             left = self.deadline - (now - self._began)
             if left <= 0:
                 transport.abort()
