@@ -358,6 +358,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     worst = max((RANK[r.verdict] for r in counted), default=0)
     if any(r.verdict is Verdict.ERROR for r in run.results) or run.listener_failure():
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # 3: the suite's own fault
+    elif results.over_time(run.results):
+        # 2, as an interrupted run: it did not finish, and cases it never ran must not
+        # let a CI gate pass (D56)
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
     elif worst >= RANK[s.fail_on] or any(r.stale for r in run.results):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif session.exitstatus == pytest.ExitCode.TESTS_FAILED:

@@ -37,7 +37,8 @@ def summary_lines(run: Run, s: Settings) -> list[str]:
     skipped = results.over_time(run.results)
     if skipped:
         lines.append(
-            f"--max-duration {s.max_duration:g} s reached: {skipped} case(s) skipped for it"
+            f"--max-duration {s.max_duration:g} s reached: {skipped} case(s) skipped for it; "
+            "the run did not finish (exit status 2)"
         )
     ran = len(run.results)
     for reason, count in sorted(run.deselected.items()):
