@@ -7,19 +7,24 @@ head and its ``Content-Length`` body, within a few seconds), then misbehaves unt
 client goes away or the server stops; nothing waits without a bound and nothing large is
 held in memory (the 100 MB answer is written from one 64 KB block).
 
-``Hostile(name)`` serves one behaviour on ``127.0.0.1``; ``url`` is its address and
-``contacts`` counts the connections it accepted (the redirect's witness must stay at 0).
+``Hostile(name)`` serves one behaviour on ``127.0.0.1``; ``url`` is its address,
+``contacts`` counts the connections it accepted (the redirect's witness must stay at 0)
+and ``lifetimes`` holds how long each lasted, from its accept until the client left (or
+the behaviour was done with it): the target's own measure of how long the suite stayed,
+independent of what the suite records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import ssl
 import struct
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -80,8 +85,21 @@ class Connection:
     def trickle(self, data: bytes) -> None:
         """``data`` one byte every ``TRICKLE`` seconds, until the client leaves."""
         for i in range(len(data)):
-            if not self.write(data[i : i + 1]) or self.stop.wait(TRICKLE):
+            if not self.write(data[i : i + 1]) or self.left(TRICKLE):
                 return
+
+    def left(self, wait: float) -> bool:
+        """Whether the client left (or the server stops) within ``wait`` seconds: its
+        closing is seen when it happens, not at the next byte written."""
+        end = time.monotonic() + wait
+        while not self.stop.is_set() and (now := time.monotonic()) < end:
+            try:
+                readable, _, _ = select.select([self.sock], [], [], min(0.1, end - now))
+                if readable and not self.sock.recv(65536):
+                    return True
+            except (OSError, ValueError):
+                return True
+        return self.stop.is_set()
 
     def hold(self) -> None:
         """Keep the connection open, reading and dropping whatever comes, until it ends."""
@@ -239,6 +257,7 @@ class Hostile:
         self._threads: list[threading.Thread] = []
         self.contacts = 0
         self.placed = 0
+        self.lifetimes: list[float] = []
         self._sock = socket.create_server(("127.0.0.1", 0), backlog=128)
         self._sock.settimeout(0.2)
         self.port: int = self._sock.getsockname()[1]
@@ -262,6 +281,7 @@ class Hostile:
             thread.start()
 
     def _serve(self, sock: socket.socket) -> None:
+        opened = time.monotonic()
         try:
             if self._tls is not None:
                 sock.settimeout(READ_WAIT)
@@ -275,6 +295,8 @@ class Hostile:
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
+            with self._lock:
+                self.lifetimes.append(time.monotonic() - opened)
 
     def stop(self) -> None:
         self._stop.set()

@@ -68,6 +68,8 @@ class Outcome:
     peak_rss: int
     wall_s: float
     witness_contacts: int  # connections the redirect's other host saw
+    #: How long each connection to the target lasted, as the target measured it.
+    lifetimes: list[float]
 
 
 def _attack(role: str, behaviour: str, base: Path) -> Outcome:
@@ -75,6 +77,7 @@ def _attack(role: str, behaviour: str, base: Path) -> Outcome:
     with ExitStack() as stack:
         extra: list[str] = []
         witness = stack.enter_context(Hostile("ok"))
+        target: Hostile | None = None
         if behaviour == "refused":
             url = f"http://127.0.0.1:{free_port()}"
         elif behaviour in ("self-signed", "wrong-host"):
@@ -88,9 +91,11 @@ def _attack(role: str, behaviour: str, base: Path) -> Outcome:
                 ca.issue_cert("wrong-host.example").configure_cert(tls)
                 ca.cert_pem.write_to_path(str(base / "ca.pem"))
                 extra += [f"--{role}-ca", str(base / "ca.pem")]
-            url = stack.enter_context(Hostile("ok", tls=tls)).url
+            target = stack.enter_context(Hostile("ok", tls=tls))
+            url = target.url
         else:
-            url = stack.enter_context(Hostile(behaviour, location=witness.url + "/")).url
+            target = stack.enter_context(Hostile(behaviour, location=witness.url + "/"))
+            url = target.url
         path, selection = SELECTED[role]
         common = ["--client-id", CLIENT_ID, "--client-key", CLIENT_KEY, "--examples", "1"]
         common += ["--sut-timeout", str(SUT_TIMEOUT), "-k", selection, *extra]
@@ -102,7 +107,8 @@ def _attack(role: str, behaviour: str, base: Path) -> Outcome:
         args += ["--events-timeout", "2"]
         start = time.monotonic()
         run, rss = run_measured(args, base / "report", (path,))
-        return Outcome(run, rss, time.monotonic() - start, witness.contacts)
+        lifetimes = list(target.lifetimes) if target is not None else []
+        return Outcome(run, rss, time.monotonic() - start, witness.contacts, lifetimes)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +172,10 @@ def test_a_hostile_target_is_a_finding(
         if e.get("elapsed_ms", 0) > DEADLINE_MS
     ]
     assert not slow, slow
+    # The same bound as the target saw it: no connection outlived the timeout plus one
+    # second, whatever the suite recorded.
+    assert outcome.lifetimes or behaviour == "refused", "the target saw no connection"
+    assert max(outcome.lifetimes, default=0) <= DEADLINE_MS / 1000, sorted(outcome.lifetimes)
     assert outcome.peak_rss < RSS_BOUND, f"peak RSS {outcome.peak_rss / 2**20:.0f} MB"
     # The suite never follows a redirect of the API (client.py: follow_redirects=False).
     assert outcome.witness_contacts == 0
