@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 #: The key of what the controller hands each worker (``workerinput``) and each worker
 #: hands back (``workeroutput``).
 KEY = "vats_conformance"
+#: The key of a worker's bad setting, in its ``workeroutput``.
+USAGE = "vats_conformance_usage_error"
 #: The worker that runs the cases bound to one process, and serves the listener and API.
 OWNER = "gw0"
 #: The scheduler's one unit of those cases.
@@ -155,11 +157,10 @@ def pytest_xdist_node_collection_finished(node: Any, ids: Sequence[str]) -> None
     config.stash[_PLAN] = plan
     if config.getvalue("dist") != "load":
         _tell(config, {"error": "--dist: conformance cases run under --dist load only"})
-        pytest.exit(
+        raise pytest.UsageError(
             f"--dist {config.getvalue('dist')}: the conformance cases run under pytest-xdist's "
             "default --dist load only (the cases bound to the listener and the PBX API run "
-            "on one worker)",
-            returncode=pytest.ExitCode.USAGE_ERROR,
+            "on one worker)"
         )
     config.stash[SETTINGS] = from_config(config)
     roles = set(plan["roles"])
@@ -237,8 +238,12 @@ class Gatherer:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """A worker's end: what it counted and established."""
-        out = getattr(node, "workeroutput", {}).get(KEY)
+        """A worker's end: what it counted and established; or the bad setting that ended
+        it, one ``ERROR:`` line and exit status 4 as with ``-n 0``."""
+        workeroutput = getattr(node, "workeroutput", {})
+        if workeroutput.get(USAGE):
+            raise pytest.UsageError(workeroutput[USAGE])
+        out = workeroutput.get(KEY)
         if out is None:
             return
         run = self.config.stash[RUN]
@@ -255,6 +260,18 @@ class Gatherer:
 
 
 # -- a worker ---------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config) -> Generator[None, None, None]:
+    """On a worker: a bad setting (plugin.py reads them here) goes to the controller,
+    which says it; xdist would otherwise report a crashed worker."""
+    try:
+        return (yield)
+    except pytest.UsageError as exc:
+        if on_worker(config):
+            config.workeroutput[USAGE] = "\n".join(map(str, exc.args))  # type: ignore[attr-defined]
+        raise
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,0 +1,151 @@
+"""pytest-xdist: ``-n 2`` is one run, with the verdicts and the report of ``-n 0`` (D62).
+
+Each test runs the real suite in child processes (tests/support.py), small
+(``--examples 5``), with and without ``-n 2`` where it compares them; the pairs run
+side by side.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.faults.crm import FAULTS
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_KEY,
+    FAST,
+    SuiteRun,
+    crm_args,
+    oracle,
+    run_suite,
+    serving,
+)
+
+pytest.importorskip("xdist", reason="pytest-xdist is the `xdist` extra (in `dev`)")
+
+SEED = ("--seed", "1")
+
+
+def _pair(args: list[str], base: Path, env: dict[str, str] | None = None) -> tuple[SuiteRun, ...]:
+    """The same run with ``-n 0`` and with ``-n 2``, side by side."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(run_suite, [*args, "-n", n], base / f"n{n}", env=env) for n in ("0", "2")
+        ]
+        return tuple(f.result() for f in futures)
+
+
+def _exchanges(run: SuiteRun) -> dict[str, int]:
+    return {c["id"]: len(c["exchanges"]) for c in run.results["cases"]}
+
+
+def _starts(path: Path) -> Counter[str]:
+    return Counter(line.split()[0] for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def test_an_embedded_run_is_one_run(tmp_path: Path) -> None:
+    """The same verdicts and exchanges as -n 0, one complete report, and one start of each
+    reference, of the listener and of the PBX API."""
+    counts = {n: tmp_path / f"starts-{n}" for n in ("0", "2")}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            n: pool.submit(
+                run_suite,
+                [*FAST, *SEED, "-p", "tests.counting_starts", "-n", n],
+                tmp_path / f"n{n}",
+                env={"COUNT_STARTS_FILE": str(counts[n])},
+            )
+            for n in ("0", "2")
+        }
+        plain, spread = futures["0"].result(), futures["2"].result()
+    assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr[-3000:]
+    assert spread.returncode == 0, spread.stdout[-3000:] + spread.stderr[-3000:]
+    # Every role ran, and every case is in the one results.json with its verdict.
+    assert set(spread.results["roles"]) == {"crm-webhook", "crm-client", "pbx-api", "pbx-events"}
+    assert spread.verdicts() == plain.verdicts()
+    # The examples are the same (--seed): so is every case's count of exchanges.
+    assert _exchanges(spread) == _exchanges(plain)
+    for key in ("summary", "readings", "controls", "deselected", "seed", "settings"):
+        assert spread.results[key] == plain.results[key], key
+    assert spread.results["requests"] >= plain.results["requests"]
+    assert spread.results["latency_ms"]["count"] > 0
+    assert spread.results["cases_run_s"] > 0
+    # Every session id the run made up carries its one tag.
+    tag = spread.results["session_tag"]
+    made_up = [
+        c["id"] for c in spread.results["cases"] if any(tag in str(ex) for ex in c["exchanges"])
+    ]
+    assert made_up
+    # junit.xml and index.html: one each, with every case.
+    report = sorted(p.name for p in (tmp_path / "n2").iterdir())
+    assert report.count("junit.xml") == report.count("index.html") == 1, report
+    suite = ET.parse(tmp_path / "n2" / "junit.xml").getroot()
+    assert len(suite.findall("testcase")) == len(plain.results["cases"])
+    page = (tmp_path / "n2" / "index.html").read_text(encoding="utf-8")
+    assert all(c["id"].split("[")[0] in page for c in plain.results["cases"])
+    # One start of each, the references by one process, the listener and the API by one.
+    one_of_each = {"conformance.reference.crm", "conformance.reference.pbx", "listener", "api"}
+    assert _starts(counts["2"]) == Counter(one_of_each), counts["2"].read_text()
+    assert _starts(counts["0"]) == Counter(one_of_each)
+    by = {line.split()[0]: line.split()[1] for line in counts["2"].read_text().splitlines()}
+    assert by["conformance.reference.crm"] == by["conformance.reference.pbx"]
+    assert by["listener"] == by["api"] != by["conformance.reference.crm"]
+
+
+def test_a_crm_fault_is_caught_the_same(tmp_path: Path) -> None:
+    """A broken CRM (tests/faults/crm.py) gets the same verdicts, and exit status 1."""
+    cls, expected = FAULTS["prefix-comparison"]
+    with serving(cls(CLIENT_ID, CLIENT_KEY, oracle=True)) as url:
+        plain, spread = _pair(crm_args(url, *SEED, *oracle(url)), tmp_path)
+    assert plain.returncode == spread.returncode == 1, spread.stdout[-3000:]
+    assert expected <= spread.base_ids("fail")
+    assert spread.verdicts() == plain.verdicts()
+    assert _exchanges(spread) == _exchanges(plain)
+
+
+def test_a_listener_failure_is_a_suite_error(tmp_path: Path) -> None:
+    """The owner's listener fails on every notification: the cases and the exit status
+    (3) say so on the controller."""
+    run = run_suite(
+        ["-p", "tests.listener_bug", "--events-timeout", "5", *FAST, "-n", "2"],
+        tmp_path,
+        paths=("conformance/roles/pbx_events",),
+    )
+    assert run.returncode == 3, run.stdout[-3000:]
+    assert {c["verdict"] for c in run.results["cases"]} == {"error"}
+    assert "a bug planted in the listener" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        ([], {"VATS_SEED": "bogus"}, "ERROR: VATS_SEED: expected a number, got 'bogus'"),
+        (["--dist", "loadfile"], {}, "ERROR: --dist loadfile: the conformance cases run under"),
+    ],
+    ids=["bad-setting", "other-dist"],
+)
+def test_a_usage_error_is_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], said: str
+) -> None:
+    run = run_suite(
+        [*FAST, "-n", "2", *args], tmp_path, env=env, paths=("conformance/roles/crm_webhook",)
+    )
+    assert run.returncode == 4, run.stdout[-3000:] + run.stderr[-3000:]
+    assert said in run.stdout + run.stderr
+    assert "INTERNALERROR" not in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_an_interrupted_run_exits_2_with_its_report(tmp_path: Path) -> None:
+    run = run_suite(
+        [*FAST, "-n", "2", "-p", "tests.interrupting"],
+        tmp_path,
+        paths=("conformance/roles/crm_webhook",),
+    )
+    assert run.returncode == 2, run.stdout[-3000:]
+    assert run.results["cases"]
