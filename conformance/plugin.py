@@ -355,8 +355,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         config.get_terminal_writer().line(f"ERROR: cannot write to {s.report_dir}: {exc}")
         return
-    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED and not session.shouldfail:
         return  # 2, as pytest says: the run did not finish, whatever its verdicts so far
+    # (pytest-xdist ends a run stopped by -x or --maxfail as interrupted: not so here.)
     counted = [r for r in run.results if not r.known]
     worst = max((RANK[r.verdict] for r in counted), default=0)
     if any(r.verdict is Verdict.ERROR for r in run.results) or run.listener_failure():

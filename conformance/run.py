@@ -250,6 +250,13 @@ def _launch_api(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--api-listen: cannot listen on {host}:{port}: {exc}") from None
     run.api = api
     config.add_cleanup(api.stop)
+    say_api(config, api.url)
+
+
+def say_api(config: pytest.Config, url: str) -> None:
+    """Where the PBX API is served, when the CRM must be pointed there (``--api-listen``,
+    ``--crm-client-cmd``)."""
+    s = config.stash[SETTINGS]
     if s.client_given:
         until = (
             "until --crm-client-cmd exits"
@@ -258,7 +265,7 @@ def _launch_api(config: pytest.Config) -> None:
         )
         say(
             config,
-            f"crm-client: the suite serves the PBX API at {api.url}; point the CRM "
+            f"crm-client: the suite serves the PBX API at {url}; point the CRM "
             f"there (call_back, get_record). Its requests are collected {until}.",
         )
 

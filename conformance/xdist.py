@@ -50,6 +50,7 @@ from conformance.run import (
     case_info,
     collected_roles,
     establish,
+    say_api,
     serve,
     spawn,
 )
@@ -165,6 +166,8 @@ def pytest_xdist_node_collection_finished(node: Any, ids: Sequence[str]) -> None
     config.stash[SETTINGS] = from_config(config)
     roles = set(plan["roles"])
     _header(config)
+    if plan["api_url"] is not None:
+        say_api(config, plan["api_url"])  # gw0 serves it, but has no terminal
     spawn(config, roles, api_url=plan["api_url"], listener_url=plan["listener_url"])
     run = config.stash[RUN]
     urls: dict[str, str | None] = {"crm_url": None, "pbx_url": None}

@@ -7,6 +7,7 @@ side by side.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -101,11 +102,36 @@ def test_a_crm_fault_is_caught_the_same(tmp_path: Path) -> None:
     """A broken CRM (tests/faults/crm.py) gets the same verdicts, and exit status 1."""
     cls, expected = FAULTS["prefix-comparison"]
     with serving(cls(CLIENT_ID, CLIENT_KEY, oracle=True)) as url:
-        plain, spread = _pair(crm_args(url, *SEED, *oracle(url)), tmp_path)
+        args = crm_args(url, *SEED, *oracle(url))
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = [
+                pool.submit(run_suite, [*args, *more], tmp_path / str(n))
+                for n, more in enumerate((["-n", "0"], ["-n", "2"], ["-n", "2", "-x"]))
+            ]
+            plain, spread, stopped = (f.result() for f in futures)
     assert plain.returncode == spread.returncode == 1, spread.stdout[-3000:]
     assert expected <= spread.base_ids("fail")
     assert spread.verdicts() == plain.verdicts()
     assert _exchanges(spread) == _exchanges(plain)
+    # -x: xdist ends the run as interrupted (2); stopped at a failure, it is a failed run.
+    assert stopped.returncode == 1, stopped.stdout[-3000:]
+    assert stopped.with_verdict("fail")
+
+
+def test_the_pbx_api_address_is_said(tmp_path: Path) -> None:
+    """Worker gw0 serves the PBX API on a free port; the controller says where."""
+    run = run_suite(
+        [
+            *("--api-listen", "127.0.0.1:0", "--client-timeout", "1"),
+            *("--client-id", CLIENT_ID, "--client-key", CLIENT_KEY, "-n", "2"),
+        ],
+        tmp_path,
+        paths=("conformance/roles/crm_client",),
+    )
+    assert re.search(r"the suite serves the PBX API at http://127\.0\.0\.1:\d+", run.stdout), (
+        run.stdout[-3000:] + run.stderr[-3000:]
+    )
+    assert run.results["cases"]
 
 
 def test_a_listener_failure_is_a_suite_error(tmp_path: Path) -> None:
