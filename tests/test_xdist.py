@@ -12,9 +12,12 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from conformance import xdist
 from tests.faults.crm import FAULTS
 from tests.support import (
     CLIENT_ID,
@@ -32,13 +35,16 @@ pytest.importorskip("xdist", reason="pytest-xdist is the `xdist` extra (in `dev`
 SEED = ("--seed", "1")
 
 
-def _pair(args: list[str], base: Path, env: dict[str, str] | None = None) -> tuple[SuiteRun, ...]:
-    """The same run with ``-n 0`` and with ``-n 2``, side by side."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [
-            pool.submit(run_suite, [*args, "-n", n], base / f"n{n}", env=env) for n in ("0", "2")
-        ]
-        return tuple(f.result() for f in futures)
+def _side_by_side(
+    runs: dict[str, list[str]], base: Path, env: dict[str, dict[str, str]] | None = None
+) -> dict[str, SuiteRun]:
+    """The suite runs ``name -> args``, at once, each reporting into ``base / name``."""
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        futures = {
+            name: pool.submit(run_suite, args, base / name, env=(env or {}).get(name))
+            for name, args in runs.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
 
 
 def _exchanges(run: SuiteRun) -> dict[str, int]:
@@ -53,17 +59,12 @@ def test_an_embedded_run_is_one_run(tmp_path: Path) -> None:
     """The same verdicts and exchanges as -n 0, one complete report, and one start of each
     reference, of the listener and of the PBX API."""
     counts = {n: tmp_path / f"starts-{n}" for n in ("0", "2")}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {
-            n: pool.submit(
-                run_suite,
-                [*FAST, *SEED, "-p", "tests.counting_starts", "-n", n],
-                tmp_path / f"n{n}",
-                env={"COUNT_STARTS_FILE": str(counts[n])},
-            )
-            for n in ("0", "2")
-        }
-        plain, spread = futures["0"].result(), futures["2"].result()
+    runs = _side_by_side(
+        {n: [*FAST, *SEED, "-p", "tests.counting_starts", "-n", n] for n in ("0", "2")},
+        tmp_path,
+        env={n: {"COUNT_STARTS_FILE": str(counts[n])} for n in ("0", "2")},
+    )
+    plain, spread = runs["0"], runs["2"]
     assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr[-3000:]
     assert spread.returncode == 0, spread.stdout[-3000:] + spread.stderr[-3000:]
     # Every role ran, and every case is in the one results.json with its verdict.
@@ -83,11 +84,11 @@ def test_an_embedded_run_is_one_run(tmp_path: Path) -> None:
     ]
     assert made_up
     # junit.xml and index.html: one each, with every case.
-    report = sorted(p.name for p in (tmp_path / "n2").iterdir())
+    report = sorted(p.name for p in (tmp_path / "2").iterdir())
     assert report.count("junit.xml") == report.count("index.html") == 1, report
-    suite = ET.parse(tmp_path / "n2" / "junit.xml").getroot()
+    suite = ET.parse(tmp_path / "2" / "junit.xml").getroot()
     assert len(suite.findall("testcase")) == len(plain.results["cases"])
-    page = (tmp_path / "n2" / "index.html").read_text(encoding="utf-8")
+    page = (tmp_path / "2" / "index.html").read_text(encoding="utf-8")
     assert all(c["id"].split("[")[0] in page for c in plain.results["cases"])
     # One start of each, the references by one process, the listener and the API by one.
     one_of_each = {"conformance.reference.crm", "conformance.reference.pbx", "listener", "api"}
@@ -103,12 +104,11 @@ def test_a_crm_fault_is_caught_the_same(tmp_path: Path) -> None:
     cls, expected = FAULTS["prefix-comparison"]
     with serving(cls(CLIENT_ID, CLIENT_KEY, oracle=True)) as url:
         args = crm_args(url, *SEED, *oracle(url))
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = [
-                pool.submit(run_suite, [*args, *more], tmp_path / str(n))
-                for n, more in enumerate((["-n", "0"], ["-n", "2"], ["-n", "2", "-x"]))
-            ]
-            plain, spread, stopped = (f.result() for f in futures)
+        runs = _side_by_side(
+            {"0": [*args, "-n", "0"], "2": [*args, "-n", "2"], "2x": [*args, "-n", "2", "-x"]},
+            tmp_path,
+        )
+    plain, spread, stopped = runs["0"], runs["2"], runs["2x"]
     assert plain.returncode == spread.returncode == 1, spread.stdout[-3000:]
     assert expected <= spread.base_ids("fail")
     assert spread.verdicts() == plain.verdicts()
@@ -175,3 +175,83 @@ def test_an_interrupted_run_exits_2_with_its_report(tmp_path: Path) -> None:
     )
     assert run.returncode == 2, run.stdout[-3000:]
     assert run.results["cases"]
+
+
+# -- the scheduler, without a run ---------------------------------------------------
+
+
+class _Node:
+    """What xdist's schedulers use of a worker."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.shutting_down = False
+        self.sent: list[int] = []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent += indices
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def _scheduler(ids: list[str], bound: list[str] | None) -> tuple[Any, dict[str, _Node]]:
+    """A ``Pinning`` fed two workers (gw1 ready first) that collected ``ids``, with gw0's
+    plan naming ``bound`` (None: a run without cases)."""
+    options = {"tx": ["popen"] * 2, "maxschedchunk": None, "dist": "load"}
+    config = SimpleNamespace(
+        stash=pytest.Stash(),
+        getvalue=options.get,
+        getoption=options.get,
+        option=SimpleNamespace(loadscopereorder=True),
+    )
+    if bound is not None:
+        config.stash[xdist._PLAN] = {"bound": bound}
+    scheduler = xdist.Pinning(config, None)  # type: ignore[arg-type]
+    nodes = {name: _Node(name) for name in ("gw1", "gw0")}
+    for node in nodes.values():
+        scheduler.add_node(node)
+    for node in nodes.values():
+        scheduler.add_node_collection(node, ids)
+    scheduler.schedule()
+    return scheduler, nodes
+
+
+def _finish(scheduler: Any, nodes: dict[str, _Node]) -> dict[str, list[int]]:
+    """Complete every case sent, in turn, until the scheduler has none left to send
+    (xdist then lets the workers finish what they hold)."""
+    done: dict[str, list[int]] = {name: [] for name in nodes}
+    while True:
+        left = [(name, node) for name, node in nodes.items() if len(done[name]) < len(node.sent)]
+        if not left:
+            assert scheduler.tests_finished, "the scheduler holds cases no worker was sent"
+            return done
+        for name, node in left:
+            index = node.sent[len(done[name])]
+            done[name].append(index)
+            scheduler.mark_test_complete(node, index)
+
+
+def test_the_scheduler_sends_gw0_the_bound_cases_first_and_only_to_it() -> None:
+    ids = [f"w{i}" for i in range(4)] + ["b0", "b1", "b2"] + [f"w{i}" for i in range(4, 8)]
+    scheduler, nodes = _scheduler(ids, ["b0", "b1", "b2"])
+    assert [ids[i] for i in nodes["gw0"].sent[:3]] == ["b0", "b1", "b2"]
+    done = _finish(scheduler, nodes)
+    assert not {ids[i] for i in done["gw1"]} & {"b0", "b1", "b2"}
+    assert sorted(done["gw0"] + done["gw1"]) == list(range(len(ids)))  # each once
+
+
+def test_the_scheduler_keeps_gw0_when_only_bound_cases_run() -> None:
+    _, nodes = _scheduler(["b0", "b1"], ["b0", "b1"])
+    assert nodes["gw0"].sent == [0, 1]
+    assert nodes["gw1"].sent == []
+    assert nodes["gw1"].shutting_down
+
+
+def test_the_scheduler_is_xdists_own_in_a_run_without_cases() -> None:
+    from xdist.scheduler import LoadScheduling
+
+    scheduler, nodes = _scheduler(["t0", "t1", "t2", "t3"], None)
+    assert isinstance(scheduler.chosen, LoadScheduling)
+    done = _finish(scheduler, nodes)
+    assert sorted(done["gw0"] + done["gw1"]) == [0, 1, 2, 3]
