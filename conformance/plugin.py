@@ -38,7 +38,7 @@ from conformance.transport.budget import DEADLINE
 from conformance.transport.client import Exchange
 from conformance.transport.redact import redact
 
-pytest_plugins = ["conformance.fixtures"]
+pytest_plugins = ["conformance.fixtures", "conformance.xdist"]
 
 #: The cases of this copy of the package, installed or checked out.
 CASES = Path(__file__).resolve().parent / "roles"
@@ -129,9 +129,16 @@ def pytest_collection_modifyitems(
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start what the collected cases need while the rest of the session gets ready."""
-    if SETTINGS in session.config.stash and not session.config.option.collectonly:
+    """Start what the collected cases need while the rest of the session gets ready
+    (under pytest-xdist, xdist.py divides it between the workers and the controller)."""
+    config = session.config
+    if SETTINGS in config.stash and not config.option.collectonly and not _worker(config):
         launch(session)
+
+
+def _worker(config: pytest.Config) -> bool:
+    """Whether this is a pytest-xdist worker (xdist.py)."""
+    return hasattr(config, "workerinput")
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
@@ -334,7 +341,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     run = config.stash[RUN]
-    if not run.results:
+    if not run.results or _worker(config):  # a worker's results go to the controller
         return
     s = config.stash[SETTINGS]
     finished = time.time()
@@ -352,8 +359,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         config.get_terminal_writer().line(f"ERROR: cannot write to {s.report_dir}: {exc}")
         return
-    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED and not session.shouldfail:
         return  # 2, as pytest says: the run did not finish, whatever its verdicts so far
+    # (pytest-xdist ends a run stopped by -x or --maxfail as interrupted: not so here.)
     counted = [r for r in run.results if not r.known]
     worst = max((RANK[r.verdict] for r in counted), default=0)
     if any(r.verdict is Verdict.ERROR for r in run.results) or run.listener_failure():

@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,20 @@ RUN = pytest.StashKey["Run"]()
 LOG = pytest.StashKey[list[Exchange]]()
 NOTES = pytest.StashKey[list[str]]()
 RESULT = pytest.StashKey[CaseResult]()
+
+
+@dataclass
+class Gathered:
+    """What the workers of a pytest-xdist run counted beyond their cases' results,
+    gathered on the controller (xdist.py) for the report."""
+
+    #: Requests the workers sent and received, and the latency of each answered one.
+    requests: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    #: The listener's failure, said by the worker that ran it.
+    failures: list[str] = field(default_factory=list)
+    #: results.json "controls", as a worker established them.
+    controls: dict[str, Any] = field(default_factory=dict)
 
 
 class Run:
@@ -78,6 +93,8 @@ class Run:
         #: The PBX API the suite serves a CRM (role crm-client), and what the CRM sent.
         self.api: ApiServer | None = None
         self.traffic: Traffic | None = None
+        #: Under pytest-xdist, on the controller: what the workers counted (xdist.py).
+        self.gathered = Gathered()
 
     def pbx(
         self,
@@ -99,6 +116,8 @@ class Run:
     def listener_failure(self) -> str | None:
         """Why the listener failed on a request, if it ever did (the suite's own fault):
         a failure after the last case read the record is said at the end, not lost."""
+        if self.gathered.failures:
+            return self.gathered.failures[0]
         if self.listener is None:
             return None
         try:
@@ -156,7 +175,7 @@ def launch(session: pytest.Session) -> None:
     progress line too: what a long wait awaits and how long is left (D53).
     """
     config = session.config
-    roles = {info.role for item in session.items if (info := case_info(item))}
+    roles = collected_roles(session.items)
     s = config.stash[SETTINGS]
     run = config.stash[RUN]
     DEADLINE.start(s.max_duration, began=run.began)
@@ -166,20 +185,69 @@ def launch(session: pytest.Session) -> None:
         ticker = Ticker(progress.line, progress.resume)
         ticker.start()
         config.add_cleanup(ticker.stop)
+    serve(config, roles)
+    spawn(
+        config,
+        roles,
+        api_url=run.api.url if run.api is not None else None,
+        listener_url=run.listener.url if run.listener is not None else None,
+    )
+    establish(config, roles, session.items)
+
+
+def collected_roles(items: list[pytest.Item]) -> set[str]:
+    return {info.role for item in items if (info := case_info(item))}
+
+
+def serve(config: pytest.Config, roles: set[str]) -> None:
+    """The suite's own servers, in this process: the PBX API a CRM's requests are judged
+    on (role crm-client) and the listener the PBX notifies (role pbx-events)."""
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
     if "crm-client" in roles:
         _launch_api(config)
-    if s.embedded and roles & {"crm-webhook", "crm-client"}:
-        # The reference CRM's client side fetches recordings from the suite's PBX API.
-        api = ("--pbx-url", run.api.url) if run.api is not None else ()
+    if roles & set(PBX_ROLES) and (s.embedded or s.pbx_url) and s.listen is not None:
+        run.listener = _start_listener(*s.listen, s.sut_timeout)
+        config.add_cleanup(run.listener.stop)
+
+
+def spawn(
+    config: pytest.Config, roles: set[str], *, api_url: str | None, listener_url: str | None
+) -> None:
+    """The embedded references, as child processes (a run without targets): the CRM,
+    whose client side fetches recordings from the suite's PBX API (``api_url``), and
+    the PBX emulator, which notifies the suite's listener (``listener_url``)."""
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
+    if not s.embedded:
+        return
+    if roles & {"crm-webhook", "crm-client"}:
+        api = ("--pbx-url", api_url) if api_url is not None else ()
         run.crm_child = _embedded("conformance.reference.crm", s, "--oracle", *api)
         config.add_cleanup(run.crm_child.stop)
-    _launch_pbx(config, roles)
+    if roles & set(PBX_ROLES):
+        assert listener_url is not None
+        run.pbx_child = _embedded(
+            "conformance.reference.pbx",
+            s,
+            "--no-limits",
+            "--external-address",
+            listener_url,
+            VATS_ADMIN_TOKEN=s.pbx_admin_token or "",
+        )
+        config.add_cleanup(run.pbx_child.stop)  # before the listener (cleanups run last first)
+
+
+def establish(config: pytest.Config, roles: set[str], items: list[pytest.Item]) -> None:
+    """The CRM's controls, when the collected cases (``items``) speak to a CRM."""
+    s = config.stash[SETTINGS]
+    run = config.stash[RUN]
     if "crm-webhook" in roles or ("crm-client" in roles and (s.embedded or s.crm_url)):
         _establish_crm(config)
     if run.controls is not None:  # D57: a skip for an unanswered state names this case
         run.controls.judged = any(
             (info := case_info(item)) is not None and info.id == JUDGE_OF_TIME
-            for item in session.items
+            for item in items
         )
 
 
@@ -198,6 +266,13 @@ def _launch_api(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--api-listen: cannot listen on {host}:{port}: {exc}") from None
     run.api = api
     config.add_cleanup(api.stop)
+    say_api(config, api.url)
+
+
+def say_api(config: pytest.Config, url: str) -> None:
+    """Where the PBX API is served, when the CRM must be pointed there (``--api-listen``,
+    ``--crm-client-cmd``)."""
+    s = config.stash[SETTINGS]
     if s.client_given:
         until = (
             "until --crm-client-cmd exits"
@@ -206,7 +281,7 @@ def _launch_api(config: pytest.Config) -> None:
         )
         say(
             config,
-            f"crm-client: the suite serves the PBX API at {api.url}; point the CRM "
+            f"crm-client: the suite serves the PBX API at {url}; point the CRM "
             f"there (call_back, get_record). Its requests are collected {until}.",
         )
 
@@ -284,7 +359,7 @@ def _establish_crm(config: pytest.Config) -> None:
         url = s.crm_url
     else:
         try:
-            run.crm_ready = process.wait_listening(run.crm_child)
+            run.crm_ready = run.crm_ready or process.wait_listening(run.crm_child)
         except process.StartError as exc:
             pytest.exit(f"the embedded reference CRM did not start: {exc}", returncode=3)
         url = run.crm_ready.url
@@ -376,28 +451,6 @@ def collect_client(config: pytest.Config, log: list[Exchange]) -> Traffic:
     return run.traffic
 
 
-def _launch_pbx(config: pytest.Config, roles: set[str]) -> None:
-
-    s = config.stash[SETTINGS]
-    run = config.stash[RUN]
-    if not roles & set(PBX_ROLES) or not (s.embedded or s.pbx_url):
-        return
-    if s.listen is not None:
-        run.listener = _start_listener(*s.listen, s.sut_timeout)
-        config.add_cleanup(run.listener.stop)
-    if s.embedded:
-        assert run.listener is not None
-        run.pbx_child = _embedded(
-            "conformance.reference.pbx",
-            s,
-            "--no-limits",
-            "--external-address",
-            run.listener.url,
-            VATS_ADMIN_TOKEN=s.pbx_admin_token or "",
-        )
-        config.add_cleanup(run.pbx_child.stop)  # before the listener (cleanups run last first)
-
-
 def _embedded(module: str, s: Settings, *args: str, **env: str) -> Launched:
     """Start the reference ``module`` on loopback, as the run's child."""
     from conformance.reference import process
@@ -438,7 +491,9 @@ def target(
         pytest.exit(f"the embedded {what} was not launched (no cases collected?)", returncode=3)
     try:
         child = (
-            launched if isinstance(launched, process.Child) else process.wait_listening(launched)
+            launched
+            if isinstance(launched, process.Child | process.Elsewhere)
+            else process.wait_listening(launched)
         )
     except process.StartError as exc:
         pytest.exit(f"the embedded {what} did not start: {exc}", returncode=3)

@@ -44,6 +44,12 @@ EMBEDDED_PARTIES = {
 }
 
 
+#: Values the run makes up when they are not given (the embedded run's credentials, the
+#: emulator's admin token), put here before the settings are read when several processes
+#: must make up the same ones: pytest-xdist's controller and workers (xdist.py).
+GENERATED = pytest.StashKey[dict[str, str]]()
+
+
 @dataclass(frozen=True)
 class Settings:
     crm_url: str | None
@@ -278,6 +284,7 @@ def _client(
 def from_config(config: pytest.Config) -> Settings:
     opts = _Options(config)
     raw, name = opts.raw, opts.name
+    made = config.stash.get(GENERATED, {})
     crm_url = _url(name["--crm-url"], raw["--crm-url"]) if raw["--crm-url"] else None
     pbx_url = _url(name["--pbx-url"], raw["--pbx-url"]) if raw["--pbx-url"] else None
     client_id, client_key = raw["--client-id"], raw["--client-key"]
@@ -293,8 +300,8 @@ def from_config(config: pytest.Config) -> Settings:
     if embedded or client_given:
         # The embedded references, and a CRM's command (the suite is its PBX: it issues
         # them, 3.1.1), get credentials shaped like the guide's (1.4.2).
-        client_id = client_id or secrets.token_hex(16).upper()
-        client_key = client_key or secrets.token_hex(16).upper()
+        client_id = client_id or made.get("client_id") or secrets.token_hex(16).upper()
+        client_key = client_key or made.get("client_key") or secrets.token_hex(16).upper()
     assert client_id is not None
     assert client_key is not None
     _header_value(name["--client-id"], client_id)
@@ -317,7 +324,8 @@ def from_config(config: pytest.Config) -> Settings:
     if admin_token is not None:
         _secret(name["--pbx-admin-token"], admin_token)
     elif embedded:
-        admin_token = secrets.token_urlsafe(18)  # the embedded emulator's
+        # The embedded emulator's.
+        admin_token = made.get("admin_token") or secrets.token_urlsafe(18)
     profile = raw["--profile"] or "guide"
     if profile not in PROFILES:
         raise pytest.UsageError(

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import PYCACHE
 
 
@@ -117,3 +119,17 @@ def test_a_project_keeps_its_own_option_names(tmp_path: Path) -> None:
     )
     assert cases.returncode == 0, cases.stdout + cases.stderr
     assert "test_valid" in cases.stdout
+
+
+def test_a_users_own_run_under_xdist_is_left_alone(tmp_path: Path) -> None:
+    """Under pytest-xdist (``-n 2``) too, a run without cases reads no ``VATS_*``
+    setting, makes no folder for the workers (conformance/xdist.py) and writes no report."""
+    pytest.importorskip("xdist")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    root = _project(tmp_path / "project")
+    done = _pytest(root, "-n", "2", env={"VATS_SEED": "bogus", "TMPDIR": str(temp)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    assert not list(temp.glob("vats-xdist-*"))
+    assert not (root / "reports").exists()

@@ -49,6 +49,17 @@ class Child:
 
 
 @dataclass
+class Elsewhere:
+    """A reference another process started and stops (pytest-xdist's controller,
+    conformance/xdist.py): its URL is all a worker holds of it."""
+
+    url: str
+
+    def stop(self) -> None:
+        """Not this process's child: the process that started it stops it."""
+
+
+@dataclass
 class Launched:
     """A child that was started and may not listen yet."""
 

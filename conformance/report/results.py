@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,48 @@ class CaseResult:
         }
 
 
+def to_wire(result: CaseResult) -> dict[str, Any]:
+    """``result`` as plain data (str, bytes, numbers, lists, dicts) that crosses a process
+    boundary whole: a pytest-xdist worker's report to the controller (xdist.py)."""
+    info = asdict(result.info)
+    info["needs"] = sorted(result.info.needs)
+    return {
+        "info": info,
+        "case_id": result.case_id,
+        "verdict": str(result.verdict),
+        "detail": result.detail,
+        "exchanges": [dict(vars(ex)) for ex in result.exchanges],
+        "known": result.known,
+        "stale": result.stale,
+        "evidence": list(result.evidence),
+        "duration_s": result.duration_s,
+    }
+
+
+def from_wire(data: dict[str, Any], renumber: Callable[[int], int]) -> CaseResult:
+    """The ``CaseResult`` that ``to_wire`` made ``data`` of; ``renumber`` gives each
+    exchange's id its id in the whole run (ids are unique only in the worker)."""
+    info = dict(data["info"])
+    info["needs"] = frozenset(info["needs"])
+    exchanges = []
+    for ex in data["exchanges"]:
+        fields = {**ex, "id": renumber(ex["id"])}
+        for name in ("request_headers", "response_headers"):
+            fields[name] = [(k, v) for k, v in fields[name]]
+        exchanges.append(Exchange(**fields))
+    return CaseResult(
+        CaseInfo(**info),
+        data["case_id"],
+        Verdict(data["verdict"]),
+        data["detail"],
+        exchanges,
+        known=data["known"],
+        stale=data["stale"],
+        evidence=list(data["evidence"]),
+        duration_s=data["duration_s"],
+    )
+
+
 def traffic(run: Run) -> tuple[int, dict[str, float | int]]:
     """How many exchanges the run had, and the percentiles of their latency (ms).
 
@@ -67,7 +110,9 @@ def traffic(run: Run) -> tuple[int, dict[str, float | int]]:
     sent, answered_ms = run.client.tally() if run.client is not None else (0, [])
     received = run.listener.count if run.listener is not None else 0
     received += run.api.inbox.count if run.api is not None else 0
-    return sent + received, percentiles(answered_ms)
+    # Under pytest-xdist, the controller's count is its workers' (run.Gathered).
+    sent += run.gathered.requests
+    return sent + received, percentiles(answered_ms + run.gathered.latency_ms)
 
 
 def summary(results: list[CaseResult]) -> dict[str, int]:
@@ -140,7 +185,7 @@ def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
         "latency_ms": latency,
         "summary": summary(run.results),
         "readings": run.readings,
-        "controls": _controls(run),
+        "controls": controls(run),
         "deselected": dict(run.deselected),
         "max_duration": {"seconds": s.max_duration, "skipped": over_time(run.results)},
         "cases": [r.to_json() for r in ordered],
@@ -161,11 +206,11 @@ def over_time(cases: list[CaseResult]) -> int:
     return sum(1 for r in cases if r.verdict is Verdict.SKIP and "--max-duration" in r.detail)
 
 
-def _controls(run: Run) -> dict[str, Any]:
+def controls(run: Run) -> dict[str, Any]:
     """What the run established before its cases (results.json "controls")."""
     c = run.controls
     if c is None:
-        return {}
+        return run.gathered.controls  # under pytest-xdist, as a worker established them
     return {
         "crm-webhook": {
             "baseline": c.baseline.to_json() if c.baseline else None,

@@ -47,6 +47,15 @@ def unique_session(base: str) -> str:
     return f"{base}-{RUN_TAG}-{next(_SERIAL)}"
 
 
+def share_tag(tag: str, worker: int, workers: int) -> None:
+    """One run in several processes (pytest-xdist, xdist.py): each tags with the run's
+    ``tag``, and process ``worker`` of ``workers`` numbers ``worker + 1``, then every
+    ``workers``-th serial, so that no two make up the same session id."""
+    global RUN_TAG, _SERIAL  # noqa: PLW0603 - set once, before any case runs
+    RUN_TAG = tag
+    _SERIAL = itertools.count(worker + 1, workers)
+
+
 def fresh(value: T) -> T:
     """A copy of ``value`` whose session ids are unique in this run.
 
