@@ -57,6 +57,7 @@ from conformance.run import (
 )
 from conformance.settings import GENERATED, from_config
 from conformance.sut import drivers
+from conformance.transport.budget import DEADLINE
 
 if TYPE_CHECKING:
     from conformance.reference.process import Child
@@ -116,6 +117,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "client_key": secrets.token_hex(16).upper(),
             "admin_token": secrets.token_urlsafe(18),
             "tag": drivers.RUN_TAG,
+            # --max-duration counts from the controller's start on every worker: the
+            # monotonic clock is the machine's, one for all its processes (Linux).
+            "began": config.stash[RUN].began,
         }
         config.add_cleanup(lambda: shutil.rmtree(shared["dir"], ignore_errors=True))
         config.pluginmanager.register(Gatherer(config), "vats-conformance-gatherer")
@@ -288,6 +292,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if config.option.collectonly:
         return
     roles = config.stash[_ROLES] = collected_roles(session.items)
+    DEADLINE.start(config.stash[SETTINGS].max_duration, began=config.stash[_SHARED]["began"])
+    config.add_cleanup(DEADLINE.clear)
     if config.workerinput["workerid"] != OWNER:  # type: ignore[attr-defined]
         return
     serve(config, roles)

@@ -67,7 +67,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "catalogue": {"grading", "run", "plugin"},
     # pytest-xdist: one run across workers (D62), above the plugin whose header it prints.
-    "xdist": {"grading", "settings", "sut", "report", "reference", "run", "plugin"},
+    "xdist": {"grading", "settings", "sut", "transport", "report", "reference", "run", "plugin"},
 }
 
 

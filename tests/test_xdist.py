@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from conformance import xdist
+from conformance.reference.crm import ReferenceCrm
 from tests.faults.crm import FAULTS
 from tests.support import (
     CLIENT_ID,
@@ -116,6 +117,27 @@ def test_a_crm_fault_is_caught_the_same(tmp_path: Path) -> None:
     # -x: xdist ends the run as interrupted (2); stopped at a failure, it is a failed run.
     assert stopped.returncode == 1, stopped.stdout[-3000:]
     assert stopped.with_verdict("fail")
+
+
+def test_max_duration_holds_on_every_worker(tmp_path: Path) -> None:
+    """--max-duration counts from the controller's start on each worker: the cases not
+    begun by then skip naming it, and the run exits 2 (D56). The workers never started
+    the deadline, and ran every case (the test failed before)."""
+    app = ReferenceCrm(CLIENT_ID, CLIENT_KEY, oracle=True)
+    with serving(app) as url:
+        run = run_suite(
+            [*crm_args(url, *oracle(url)), "--max-duration", "8", "--examples", "300", "-n", "2"],
+            tmp_path / "report",
+            paths=("conformance/roles/crm_webhook",),
+        )
+    over = [
+        c
+        for c in run.results["cases"]
+        if c["verdict"] == "skip" and "the run reached --max-duration (8 s)" in c["detail"]
+    ]
+    assert over, run.stdout[-3000:]
+    assert run.results["max_duration"] == {"seconds": 8.0, "skipped": len(over)}
+    assert run.returncode == 2, run.stdout[-3000:]
 
 
 def test_the_pbx_api_address_is_said(tmp_path: Path) -> None:
