@@ -253,6 +253,41 @@ def _scrub(exc: BaseException, secrets: list[str]) -> None:
         exc.__notes__ = [redact(n, secrets) for n in notes]
 
 
+@pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_finding(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> pytest.TestReport | None:
+    """A case's finding reported without pytest's traceback of it (pytest takes only
+    names starting ``pytest_`` as hooks, hence this one's ``specname``).
+
+    pytest renders a failing call's traceback with the source of each entry (read and
+    parsed: some 70 ms a case); for a finding the suite's own text replaces it below
+    (``pytest_runtest_makereport``), so it was rendered for nobody. Anything else (a
+    suite error, a skip, a finding ranked pass) gets pytest's own report.
+    """
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if (
+        call.when != "call"
+        or not isinstance(exc, Finding)
+        or exc.verdict in (Verdict.PASS, Verdict.SKIP)
+        or case_info(item) is None
+    ):
+        return None
+    return pytest.TestReport(
+        item.nodeid,
+        item.location,
+        dict.fromkeys(item.keywords, 1),
+        "failed",
+        str(exc),  # already scrubbed (pytest_runtest_call); replaced below
+        "call",
+        [(f"Captured {key} {when}", content) for when, key, content in item._report_sections],
+        call.duration,
+        call.start,
+        call.stop,
+        item.user_properties,
+    )
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
