@@ -318,6 +318,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not on_worker(config) or _ROLES not in config.stash or info is None:
         return
     owner = config.workerinput["workerid"] == OWNER  # type: ignore[attr-defined]
+    if not owner and bound(info):
+        # xdist hands a crashed worker's cases to another: these read the listener and
+        # the PBX API only gw0 held, and would be judged without them (a skip naming
+        # --listen, an empty inbox). -n 0 would have ended; here each is the suite's error.
+        raise RuntimeError(
+            f"worker {OWNER}, which held the listener and the PBX API this case reads, "
+            "ended before the case ran (a crashed worker); it cannot run on another worker"
+        )
     if owner and info.role != "crm-client":
         _collected(config)  # the crm-client cases, first in the owner's unit, are done
     if config.stash.get(_ATTACHED, False):
@@ -379,7 +387,10 @@ def _wait(path: Path, timeout: float) -> dict[str, Any]:
     while not path.exists():
         if time.monotonic() > deadline:
             pytest.exit(
-                f"pytest-xdist: {path.name} did not come within {timeout:g} s", returncode=3
+                f"pytest-xdist: {path.name} did not come within {timeout:g} s: the "
+                f"controller or worker {OWNER} ended, or the workers do not run on the "
+                "controller's machine (only local workers, -n N, share a run: D62)",
+                returncode=3,
             )
         time.sleep(0.05)
     word: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

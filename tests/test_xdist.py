@@ -140,6 +140,23 @@ def test_max_duration_holds_on_every_worker(tmp_path: Path) -> None:
     assert run.returncode == 2, run.stdout[-3000:]
 
 
+def test_cases_of_a_crashed_owner_are_suite_errors(tmp_path: Path) -> None:
+    """When gw0 dies, the cases bound to its listener and PBX API cannot run elsewhere:
+    each is the suite's own error on the worker given it, and the run exits 3. They
+    were run there, without the listener (a skip naming --listen) and without the API."""
+    run = run_suite(
+        [*FAST, *SEED, "-n", "2", "-p", "tests.crashing_owner"],
+        tmp_path / "report",
+        paths=("conformance/roles/pbx_api", "conformance/roles/pbx_events"),
+    )
+    assert run.returncode == 3, run.stdout[-3000:]
+    errors = [c for c in run.results["cases"] if c["verdict"] == "error"]
+    assert errors, run.stdout[-3000:]
+    assert all("gw0" in c["detail"] for c in errors), errors[0]["detail"]
+    skipped = [c for c in run.results["cases"] if c["verdict"] == "skip"]
+    assert not any("--listen" in c["detail"] for c in skipped), skipped
+
+
 def test_the_pbx_api_address_is_said(tmp_path: Path) -> None:
     """Worker gw0 serves the PBX API on a free port; the controller says where."""
     run = run_suite(
