@@ -56,3 +56,22 @@ def test_an_answer_longer_than_the_bound_is_no_answer_unless_its_start_is_enough
     assert f"HTTP 200 with a body over {MAX_BODY} bytes" in refused.error
     assert (started.status, len(started.response_body)) == (200, MAX_BODY)
     assert started.error is None
+
+
+def test_a_cookie_the_target_sets_is_never_sent_back() -> None:
+    """The PBX sends only what a case sets: a CRM that answers with Set-Cookie must
+    not get it back on the next notification, as if it were a browser session. httpx
+    keeps a cookie jar per client; the suite's keeps nothing."""
+    client = Client(2.0)
+    seen: list[str | None] = []
+
+    def sets_a_cookie(request: Request) -> Response:
+        seen.append(request.headers.get("cookie"))
+        return Response(200, b'{"result": 0}', headers=[("Set-Cookie", "session=abc; Path=/")])
+
+    with serving(sets_a_cookie) as base:
+        first = client.send("POST", base + "/call_events", b"{}", [])
+        second = client.send("POST", base + "/call_events", b"{}", [])
+    assert ("set-cookie", "session=abc; Path=/") in first.response_headers
+    assert seen == [None, None]
+    assert all(name.lower() != "cookie" for name, _ in second.request_headers)
