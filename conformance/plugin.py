@@ -383,7 +383,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     document = results.redact_tree(results.document(run, s, finished), s.secrets)
     run.diagnoses = document["diagnoses"] = report.diagnose(document)
     try:
-        results.write(s.report_dir / "results.json", document, s.secrets)
+        results.write(s.report_dir / "results.json", document)
         junit.write(s.report_dir / "junit.xml", document)
         quoted = contract.published(s.secrets)
         exports = contract.attach(
