@@ -36,6 +36,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -301,6 +302,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     plan = {
         "roles": sorted(roles),
         "bound": [item.nodeid for item in session.items if (i := case_info(item)) and bound(i)],
+        # handed out first: a case that lasts as long as its examples, begun last, would
+        # keep one worker busy while the others had nothing left (D63)
+        "first": [
+            item.nodeid
+            for item in session.items
+            if (i := case_info(item)) and i.generated and not bound(i)
+        ],
         "api_url": run.api.url if run.api is not None else None,
         "listener_url": run.listener.url if run.listener is not None else None,
     }
@@ -519,6 +527,7 @@ class Pinning:
             plan = self.config.stash.get(_PLAN, None)
             if plan is not None and plan["bound"]:
                 self.pinned.bound = frozenset(plan["bound"])
+                self.pinned.first = frozenset(plan.get("first", ()))
                 self.chosen = self.pinned
             else:
                 self.chosen = self.plain
@@ -533,7 +542,11 @@ def _pinned(config: pytest.Config, log: Any) -> Any:
         unit (``GROUP``), sent to the owner first."""
 
         bound: frozenset[str] = frozenset()
+        #: Cases sent before the others (generated ones: the longest), in their order.
+        first: frozenset[str] = frozenset()
+        ordered = False
         assigned_work: dict[Any, Any]
+        workqueue: OrderedDict[str, dict[str, bool]]
 
         def _split_scope(self, nodeid: str) -> str:
             return GROUP if nodeid in self.bound else nodeid
@@ -560,6 +573,10 @@ def _pinned(config: pytest.Config, log: Any) -> Any:
             self._assign_work_unit(node)
 
         def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # the queue is built whole before the first unit goes
+                self.ordered = True
+                for scope in [u for u in self.workqueue if u not in self.first and u != GROUP]:
+                    self.workqueue.move_to_end(scope)
             if GROUP in self.workqueue:
                 owner_here = any(n.gateway.id == OWNER for n in self.assigned_work)
                 if node.gateway.id == OWNER or not owner_here:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -234,9 +235,11 @@ class _Node:
         self.shutting_down = True
 
 
-def _scheduler(ids: list[str], bound: list[str] | None) -> tuple[Any, dict[str, _Node]]:
+def _scheduler(
+    ids: list[str], bound: list[str] | None, first: Sequence[str] = ()
+) -> tuple[Any, dict[str, _Node]]:
     """A ``Pinning`` fed two workers (gw1 ready first) that collected ``ids``, with gw0's
-    plan naming ``bound`` (None: a run without cases)."""
+    plan naming ``bound`` (None: a run without cases) and the generated cases ``first``."""
     options = {"tx": ["popen"] * 2, "maxschedchunk": None, "dist": "load"}
     config = SimpleNamespace(
         stash=pytest.Stash(),
@@ -245,7 +248,7 @@ def _scheduler(ids: list[str], bound: list[str] | None) -> tuple[Any, dict[str, 
         option=SimpleNamespace(loadscopereorder=True),
     )
     if bound is not None:
-        config.stash[xdist._PLAN] = {"bound": bound}
+        config.stash[xdist._PLAN] = {"bound": bound, "first": list(first)}
     scheduler = xdist.Pinning(config, None)  # type: ignore[arg-type]
     nodes = {name: _Node(name) for name in ("gw1", "gw0")}
     for node in nodes.values():
@@ -277,6 +280,19 @@ def test_the_scheduler_sends_gw0_the_bound_cases_first_and_only_to_it() -> None:
     assert [ids[i] for i in nodes["gw0"].sent[:3]] == ["b0", "b1", "b2"]
     done = _finish(scheduler, nodes)
     assert not {ids[i] for i in done["gw1"]} & {"b0", "b1", "b2"}
+    assert sorted(done["gw0"] + done["gw1"]) == list(range(len(ids)))  # each once
+
+
+def test_the_scheduler_hands_out_the_generated_cases_first() -> None:
+    """LPT: the long cases (generated, D63) go before the short ones, so that the run's
+    last case is a short one; the bound unit still goes to gw0 first."""
+    ids = ["s0", "g0", "s1", "b0", "b1", "s2", "g1", "s3"]
+    scheduler, nodes = _scheduler(ids, ["b0", "b1"], first=["g0", "g1"])
+    assert [ids[i] for i in nodes["gw0"].sent[:2]] == ["b0", "b1"]
+    assert [ids[i] for i in nodes["gw1"].sent[:2]] == ["g0", "g1"]
+    done = _finish(scheduler, nodes)
+    order = [ids[i] for i in done["gw1"]]
+    assert order[:2] == ["g0", "g1"]
     assert sorted(done["gw0"] + done["gw1"]) == list(range(len(ids)))  # each once
 
 

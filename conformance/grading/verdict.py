@@ -47,6 +47,9 @@ class CaseInfo:
     #: the notifications of a placed call). Cases whose needs a run cannot meet are
     #: deselected, not skipped (plugin.py).
     needs: frozenset[str] = frozenset()
+    #: The case sends generated examples (``explore``): its length grows with
+    #: ``--examples``. Under pytest-xdist such cases are handed out first (D63).
+    generated: bool = False
     #: The bracketed part of the id when one marker per parameter carries it
     #: (table-driven cases): ``""`` for none; None means pytest's parameter id.
     variant: str | None = None
@@ -97,6 +100,7 @@ def case(
     role: str,
     destructive: bool = False,
     needs: Iterable[str] = (),
+    generated: bool = False,
 ) -> Callable[[F], F]:
     """Attach a case's identity to a test function (read back by the plugin)."""
     info_ = CaseInfo(
@@ -107,6 +111,7 @@ def case(
         role=role,
         destructive=destructive,
         needs=frozenset(needs),
+        generated=generated,
     )
 
     def mark(fn: F) -> F:

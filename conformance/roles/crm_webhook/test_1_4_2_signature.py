@@ -181,6 +181,7 @@ def test_signature_over_each_spelling_accepted(
     title="Generated notifications in generated spellings, correctly signed, are accepted",
     requirement="Any valid notification in any valid JSON spelling, correctly signed, is "
     "accepted where the same value is accepted in the run's spelling.",
+    generated=True,
 )
 def test_generated_spellings_accepted(crm: CrmWebhook, crm_controls: CrmControls) -> None:
     crm_controls.require()
@@ -198,6 +199,7 @@ def test_generated_spellings_accepted(crm: CrmWebhook, crm_controls: CrmControls
     title="Generated notifications with a corrupted signature are refused",
     requirement="Any notification of any state, in any spelling, whose signature differs from "
     "the correct one in a digit is refused.",
+    generated=True,
 )
 def test_generated_bad_signatures_refused(crm: CrmWebhook, crm_controls: CrmControls) -> None:
     """Every state, not only ``new``: a receiver that checks the signature of some states

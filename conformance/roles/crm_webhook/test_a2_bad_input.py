@@ -214,6 +214,7 @@ def test_wrong_value_rejected(crm: CrmWebhook, crm_controls: CrmControls, kind: 
     title="Generated invalid notifications are rejected, without a server error",
     requirement="A notification with a required field missing or of the wrong type gets a "
     "4xx, never a server error.",
+    generated=True,
 )
 def test_generated_invalid_rejected(crm: CrmWebhook, crm_controls: CrmControls) -> None:
     crm_controls.require()

@@ -49,6 +49,7 @@ def test_state_and_type_accepted(crm: CrmWebhook, state: str, call_type: str) ->
     section="А.2",
     title="Generated valid notifications are accepted",
     requirement="Any notification that Table А.2 allows is accepted.",
+    generated=True,
 )
 def test_generated_notifications_accepted(crm: CrmWebhook) -> None:
     crm.explore(

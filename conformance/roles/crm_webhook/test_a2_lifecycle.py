@@ -55,6 +55,7 @@ def _deliver_all(
     title="Every notification of a whole call is accepted, in order",
     requirement="The notifications of an answered, missed or transferred call of each type, "
     "delivered in order with one session_id, are all accepted.",
+    generated=True,
 )
 def test_whole_call_accepted(crm: CrmWebhook, call_type: str, scenario: str) -> None:
     which = [f"{t}-{s}" for t, s in COMBOS].index(f"{call_type}-{scenario}")
@@ -72,6 +73,7 @@ def test_whole_call_accepted(crm: CrmWebhook, call_type: str, scenario: str) -> 
     title="Notifications of concurrent calls, interleaved, are accepted",
     requirement="Notifications of several calls in progress at once arrive interleaved; "
     "each is accepted.",
+    generated=True,
 )
 def test_interleaved_calls_accepted(crm: CrmWebhook) -> None:
     def check(per_call: list[list[dict[str, Any]]]) -> None:
@@ -86,6 +88,7 @@ def test_interleaved_calls_accepted(crm: CrmWebhook) -> None:
     title="A notification delivered twice is acknowledged both times",
     requirement="The same notification may arrive again (no retry policy is specified, E12); "
     "the repeat is acknowledged, never answered with a server error.",
+    generated=True,
 )
 def test_duplicate_acknowledged(crm: CrmWebhook) -> None:
 
@@ -115,6 +118,7 @@ ORDERS = {
     title="Notifications of one call delivered out of order are acknowledged",
     requirement="Nothing in the guide orders deliveries; a late notification (even a "
     "disconnected before its new) is acknowledged, never a server error.",
+    generated=True,
 )
 def test_out_of_order_acknowledged(crm: CrmWebhook, order: str) -> None:
 
@@ -130,6 +134,7 @@ def test_out_of_order_acknowledged(crm: CrmWebhook, order: str) -> None:
     title="Generated deliveries (interleaved, repeated, late) never cause a server error",
     requirement="Whatever order and repetition the notifications of several calls arrive "
     "in, each one is acknowledged.",
+    generated=True,
 )
 def test_generated_deliveries(crm: CrmWebhook) -> None:
     crm.explore(

@@ -35,6 +35,7 @@ SESSION_IDS = st.one_of(st.text(ANY_CHARACTER, min_size=1, max_size=40), JUNK)
     requirement="Any call_back А.3 allows, in any JSON spelling, naming the user by from_pin, "
     "from_sipuri or both, is answered with success.",
     needs={"calls"},
+    generated=True,
 )
 def test_explore_valid(pbx: PbxApi) -> None:
     pbx.call()  # skips when the parties are unknown
@@ -75,6 +76,7 @@ def _break(pbx: PbxApi, field: str, value: Any) -> dict[str, Any]:
     requirement="A call_back whose request_number is absent, not a string or not E.164, or "
     "that names no user, is refused with result > 0 -- never a 5xx.",
     needs={"calls"},
+    generated=True,
 )
 def test_explore_invalid(pbx: PbxApi, call_back_control: PlacedCall) -> None:
     broken = st.one_of(
@@ -96,6 +98,7 @@ def test_explore_invalid(pbx: PbxApi, call_back_control: PlacedCall) -> None:
     title="Generated session ids of no call get an error, never a link or a 5xx",
     requirement="get_record for any session_id no call has -- any string, or not a string -- "
     "is answered with result > 0 and no url.",
+    generated=True,
 )
 def test_explore_get_record(pbx: PbxApi) -> None:
     def check(example: tuple[Any, str]) -> None:
