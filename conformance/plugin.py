@@ -380,7 +380,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     s = config.stash[SETTINGS]
     finished = time.time()
-    document = results.redact_tree(results.document(run, s, finished), s.secrets)
+    document = results.document(run, s, finished)  # redacted
     run.diagnoses = document["diagnoses"] = report.diagnose(document)
     try:
         results.write(s.report_dir / "results.json", document)
@@ -389,7 +389,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         exports = contract.attach(
             s.report_dir, s.profile, lambda export: results.redact_tree(export, quoted)
         )
-        report.write(document, s.report_dir, exports)
+        report.write(document, s.report_dir, exports, results.rendered(run))
     except OSError as exc:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         config.get_terminal_writer().line(f"ERROR: cannot write to {s.report_dir}: {exc}")

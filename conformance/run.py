@@ -67,6 +67,8 @@ class Run:
 
     def __init__(self) -> None:
         self.results: list[CaseResult] = []
+        #: id() of a result -> its part of the report, made as it came in (xdist.py).
+        self.prepared: dict[int, Any] = {}
         #: Tags the session ids this run makes up (drivers.RUN_TAG; results.json).
         self.session_tag = RUN_TAG
         self.started = time.time()

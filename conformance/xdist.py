@@ -30,6 +30,7 @@ by the controller and made by the owner only when the run has cases.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -240,7 +241,12 @@ class Gatherer:
         def renumber(worker_id: int) -> int:
             return self.ids.setdefault((worker, worker_id), len(self.ids) + 1)
 
-        run.results.append(results.from_wire(data["case"], renumber))
+        result = results.from_wire(data["case"], renumber)
+        run.results.append(result)
+        # Its part of the report, now, while the workers run on; if that fails, the
+        # report makes it again at the end and says why there, as -n 0 would.
+        with contextlib.suppress(Exception):
+            run.prepared[id(result)] = results.prepare(result, self.config.stash[SETTINGS])
         start, stop = data["start"], data["stop"]
         run.first_case = min(run.first_case or start, start)
         run.last_case = max(run.last_case or stop, stop)

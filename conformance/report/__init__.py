@@ -13,6 +13,6 @@ from __future__ import annotations
 
 from conformance.grading.diagnose import diagnose
 from conformance.report.curl import reproduce
-from conformance.report.html import render, write
+from conformance.report.html import prepare, render, write
 
-__all__ = ["diagnose", "render", "reproduce", "write"]
+__all__ = ["diagnose", "prepare", "render", "reproduce", "write"]

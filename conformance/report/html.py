@@ -37,14 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Template
+from markupsafe import Markup
 
 from conformance import templating
-from conformance.report.cases import VERDICTS, dom_id
+from conformance.report.cases import VERDICTS, case_view, dom_id
 from conformance.report.page import build
 from conformance.report.text import counted, pretty_json, visible
 
 # VERDICTS, dom_id and pretty_json: the self-tests name them from here, as before the split.
-__all__ = ["VERDICTS", "csp", "dom_id", "pretty_json", "render", "write"]
+__all__ = ["VERDICTS", "csp", "dom_id", "prepare", "pretty_json", "render", "write"]
 
 _PACKAGE = "conformance.report"
 
@@ -76,22 +77,45 @@ def _template() -> Template:
     return env.get_template("index.html.j2")
 
 
-def render(document: Mapping[str, Any], beside: Sequence[str] = ()) -> str:
+def render(
+    document: Mapping[str, Any],
+    beside: Sequence[str] = (),
+    rendered: Mapping[str, tuple[str, Markup]] | None = None,
+) -> str:
     """The report of ``document`` (results.json, already redacted) as one HTML page.
 
     ``beside`` names files written next to it that the page links to (the contract's
-    exports, D50): plain file names, relative to the page.
+    exports, D50): plain file names, relative to the page. ``rendered``: cases made
+    into HTML as they ended (``prepare``), by case id; the page is the same text.
     """
     style, script = _assets()
     return _template().render(
-        page=build(document), beside=beside, csp=csp(), css=style.text, js=script.text
+        page=build(document, rendered), beside=beside, csp=csp(), css=style.text, js=script.text
     )
 
 
-def write(document: Mapping[str, Any], report_dir: Path, beside: Sequence[str] = ()) -> None:
+def prepare(case: Mapping[str, Any], client_id: str) -> tuple[str, Markup]:
+    """The HTML of one case of results.json (redacted), made before the page: under
+    pytest-xdist the controller makes each as its result arrives, while the workers
+    run the next cases, instead of all of them after the last (D62). Returns the
+    element id it was made with and the HTML, for ``render``'s ``rendered``."""
+    element = dom_id("case", str(case.get("id")))
+    macro = _template().environment.get_template("case.html.j2").module.case  # type: ignore[attr-defined]
+    made = macro(case_view(case, element, client_id))
+    if not isinstance(made, Markup):  # an autoescaping template's macro makes Markup
+        raise TypeError(f"case.html.j2's macro made {type(made).__name__}, not Markup")
+    return element, made
+
+
+def write(
+    document: Mapping[str, Any],
+    report_dir: Path,
+    beside: Sequence[str] = (),
+    rendered: Mapping[str, tuple[str, Markup]] | None = None,
+) -> None:
     """Write ``report_dir/index.html`` (next to results.json), replacing it at once."""
     report_dir.mkdir(parents=True, exist_ok=True)
     target = report_dir / "index.html"
     partial = report_dir / ".index.html.partial"
-    partial.write_text(render(document, beside), encoding="utf-8")
+    partial.write_text(render(document, beside, rendered), encoding="utf-8")
     os.replace(partial, target)

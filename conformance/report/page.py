@@ -196,14 +196,25 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class Rendered:
+    """A case whose HTML was made before the page (``html.prepare``): what the page
+    needs of it besides that HTML."""
+
+    element: str
+    id: str
+    verdict: str
+    html: Any  # markupsafe.Markup
+
+
+@dataclass(frozen=True)
 class Page:
     title: str
     header: Header
     diagnoses: list[Diagnosis]
     #: Cases with the verdict ``error`` (the suite's faults), shown apart.
-    errors: list[Case]
+    errors: list[Case | Rendered]
     #: Every other case, failures first.
-    cases: list[Case]
+    cases: list[Case | Rendered]
     matrix_columns: list[str]
     matrix: list[MatrixRow]
     filters: Filters
@@ -213,8 +224,16 @@ class Page:
 # -- from results.json -----------------------------------------------------------
 
 
-def build(document: Mapping[str, Any]) -> Page:
-    """The page of ``document`` (results.json, already redacted)."""
+def build(
+    document: Mapping[str, Any], rendered: Mapping[str, tuple[str, Any]] | None = None
+) -> Page:
+    """The page of ``document`` (results.json, already redacted).
+
+    ``rendered``: case id -> (element id, HTML) of cases made into HTML before
+    (``html.prepare``, from the same case of ``document``); one whose element id
+    is not the one this page gives it (two ids of one slug) is made again here.
+    """
+    rendered = rendered or {}
     cases = ordered_cases(c for c in document.get("cases") or [] if isinstance(c, Mapping))
     client_id = s(as_map(document.get("target")).get("client_id"))
     counted_verdicts = Counter(s(c.get("verdict")) for c in cases)
@@ -223,7 +242,13 @@ def build(document: Mapping[str, Any]) -> Page:
     ids = DomIds("case")
     placed = [(c, ids.make(s(c.get("id")))) for c in cases]
     links = _Links(placed, sections)
-    shown = [case_view(c, element, client_id) for c, element in placed]
+    shown: list[Case | Rendered] = []
+    for c, element in placed:
+        made = rendered.get(s(c.get("id")))
+        if made is not None and made[0] == element:
+            shown.append(Rendered(element, s(c.get("id")), s(c.get("verdict")), made[1]))
+        else:
+            shown.append(case_view(c, element, client_id))
     worst = ", ".join(f"{summary[v]} {v}" for v in ("fail", "non-strict") if summary.get(v))
     errors = [counted(summary[ERROR], "suite error")] if summary[ERROR] else []
     columns = [v for v in VERDICTS if v != ERROR or summary[ERROR]]

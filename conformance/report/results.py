@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -182,7 +183,8 @@ def _write_case(out: TextIO, case: Any) -> None:
 
 
 def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
-    """The results.json document of ``run`` (schema in README), before redaction."""
+    """The results.json document of ``run`` (schema in README), redacted: the cases
+    prepared as they ended (``prepare``) are taken as they are."""
     ordered = sorted(run.results, key=lambda r: r.case_id)
     requests, latency = traffic(run)
     document = {
@@ -215,7 +217,6 @@ def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
         "controls": controls(run),
         "deselected": dict(run.deselected),
         "max_duration": {"seconds": s.max_duration, "skipped": over_time(run.results)},
-        "cases": [r.to_json() for r in ordered],
     }
     if s.baseline:
         document["baseline"] = {
@@ -224,7 +225,42 @@ def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
             "stale": [r.case_id for r in ordered if r.stale],
             "unused": s.baseline.unused({r.case_id for r in ordered}),
         }
-    return document
+    redacted: dict[str, Any] = redact_tree(document, s.secrets)
+    redacted["cases"] = [
+        run.prepared[id(r)].case if id(r) in run.prepared else redact_tree(r.to_json(), s.secrets)
+        for r in ordered
+    ]
+    return redacted
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One case's part of the report, made as its result came in (``prepare``)."""
+
+    case: dict[str, Any]  # its entry in results.json, redacted
+    element: str  # its element id in index.html
+    html: Any  # markupsafe.Markup: its block of index.html
+
+
+def prepare(result: CaseResult, s: Settings) -> Prepared:
+    """``result``'s part of the report, made now rather than after the last case: the
+    pytest-xdist controller makes it as a worker's result arrives, while the workers
+    run the next cases (D62); the report is then the same text, sooner."""
+    from conformance.report.html import prepare as html_block
+
+    case = redact_tree(result.to_json(), s.secrets)
+    element, html = html_block(case, redact(s.client_id, s.secrets))
+    return Prepared(case, element, html)
+
+
+def rendered(run: Run) -> dict[str, tuple[str, Any]]:
+    """The prepared cases' HTML by case id, for ``html.render`` (an id seen twice: none)."""
+    seen = Counter(r.case_id for r in run.results)
+    return {
+        r.case_id: (p.element, p.html)
+        for r in run.results
+        if seen[r.case_id] == 1 and (p := run.prepared.get(id(r))) is not None
+    }
 
 
 def over_time(cases: list[CaseResult]) -> int:
