@@ -117,6 +117,13 @@ def main() -> None:
     bare = statistics.median(bares)
     suite_rate, bare_rate = requests / suite_cases, requests / bare
     print(f"reference CRM at {child.url}, {requests} requests per run, median of {args.repeat}")
+    print(
+        "rounds (suite cases s / bare loop s = ratio): "
+        + ", ".join(
+            f"{s['cases_s']:.2f}/{b:.2f} = {b / s['cases_s']:.0%}"
+            for s, b in zip(suites, bares, strict=True)
+        )
+    )
     print(f"{'':28}{'time s':>10}{'req/s':>10}")
     print(
         f"{'suite: process wall':28}{statistics.median(s['wall_s'] for s in suites):>10.2f}{'':>10}"
