@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from conformance import xdist
+from conformance import contract, xdist
 from conformance.reference.crm import ReferenceCrm
+from conformance.report import html as report_html
 from tests.faults.crm import FAULTS
 from tests.support import (
     CLIENT_ID,
@@ -92,6 +93,9 @@ def test_an_embedded_run_is_one_run(tmp_path: Path) -> None:
     assert len(suite.findall("testcase")) == len(plain.results["cases"])
     page = (tmp_path / "2" / "index.html").read_text(encoding="utf-8")
     assert all(c["id"].split("[")[0] in page for c in plain.results["cases"])
+    # The cases' blocks the controller made as their results arrived (D62) make the
+    # page that results.json gives when it is rendered whole.
+    assert page == report_html.render(spread.results, beside=list(contract.FILES.values()))
     # One start of each, the references by one process, the listener and the API by one.
     one_of_each = {"conformance.reference.crm", "conformance.reference.pbx", "listener", "api"}
     assert _starts(counts["2"]) == Counter(one_of_each), counts["2"].read_text()
