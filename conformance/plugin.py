@@ -381,7 +381,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     s = config.stash[SETTINGS]
     finished = time.time()
     document = results.document(run, s, finished)  # redacted
-    run.diagnoses = document["diagnoses"] = report.diagnose(document)
+    # made from the redacted document, and redacted again: a diagnosis may decode
+    # what it quotes (a base64 body), and it goes into every file of the report
+    run.diagnoses = document["diagnoses"] = results.redact_tree(
+        report.diagnose(document), s.secrets
+    )
     try:
         results.write(s.report_dir / "results.json", document)
         junit.write(s.report_dir / "junit.xml", document)

@@ -309,7 +309,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         "roles": sorted(roles),
         "bound": [item.nodeid for item in session.items if (i := case_info(item)) and bound(i)],
         # handed out first: a case that lasts as long as its examples, begun last, would
-        # keep one worker busy while the others had nothing left (D63)
+        # keep one worker busy while the others had nothing left (D62)
         "first": [
             item.nodeid
             for item in session.items
@@ -531,7 +531,9 @@ class Pinning:
     def schedule(self) -> None:
         if self.chosen is None:
             plan = self.config.stash.get(_PLAN, None)
-            if plan is not None and plan["bound"]:
+            # Pinned also when nothing is bound (a run with --crm-url only): it hands
+            # out the generated cases first; with no bound unit, it is that alone.
+            if plan is not None and (plan["bound"] or plan.get("first")):
                 self.pinned.bound = frozenset(plan["bound"])
                 self.pinned.first = frozenset(plan.get("first", ()))
                 self.chosen = self.pinned

@@ -1,6 +1,6 @@
 """``generated=True`` marks exactly the cases that send generated examples (``explore``).
 
-The flag is what pytest-xdist's scheduler hands out first (D63): a case whose length
+The flag is what pytest-xdist's scheduler hands out first (D62): a case whose length
 grows with ``--examples`` started last keeps one worker busy while the other has
 nothing left. A case that calls ``explore`` without the flag, or carries the flag
 without calling it, fails here, read from the source as the catalogue is.

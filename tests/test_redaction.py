@@ -48,6 +48,20 @@ def test_key_is_redacted_everywhere(tmp_path: Path) -> None:
     assert "[REDACTED]" in _all_text(tmp_path / "report")
 
 
+def test_a_diagnosis_quoting_the_key_is_redacted(tmp_path: Path) -> None:
+    """Diagnoses are made from the redacted document but may decode what they quote
+    (tests/leaky_diagnosis.py adds one quoting the key): results.json, index.html and
+    junit.xml show it redacted."""
+    with serving(ReferenceCrm(CLIENT_ID, CLIENT_KEY)) as url:
+        run = run_suite(
+            [*crm_args(url), "-p", "tests.leaky_diagnosis", "-k", "test_1_4_1_headers"],
+            tmp_path / "report",
+        )
+    assert any(d["id"] == "leak" for d in run.results["diagnoses"]), run.stdout[-2000:]
+    assert CLIENT_KEY not in _all_text(tmp_path / "report")
+    assert "decoded: [REDACTED]" in (tmp_path / "report" / "results.json").read_text("utf-8")
+
+
 def test_embedded_run_never_prints_the_key(tmp_path: Path) -> None:
     """Every role, the destructive ones too (they send the admin token), with Allure."""
     key = "0123456789ABCDEF0123456789ABCDEF"

@@ -288,7 +288,7 @@ def test_the_scheduler_sends_gw0_the_bound_cases_first_and_only_to_it() -> None:
 
 
 def test_the_scheduler_hands_out_the_generated_cases_first() -> None:
-    """LPT: the long cases (generated, D63) go before the short ones, so that the run's
+    """The long cases (generated, D62) go before the short ones, so that the run's
     last case is a short one; the bound unit still goes to gw0 first."""
     ids = ["s0", "g0", "s1", "b0", "b1", "s2", "g1", "s3"]
     scheduler, nodes = _scheduler(ids, ["b0", "b1"], first=["g0", "g1"])
@@ -297,6 +297,16 @@ def test_the_scheduler_hands_out_the_generated_cases_first() -> None:
     done = _finish(scheduler, nodes)
     order = [ids[i] for i in done["gw1"]]
     assert order[:2] == ["g0", "g1"]
+    assert sorted(done["gw0"] + done["gw1"]) == list(range(len(ids)))  # each once
+
+
+def test_the_generated_cases_go_first_when_nothing_is_bound() -> None:
+    """A run against a CRM alone (--crm-url) binds no case to gw0: the generated cases
+    still go out first, to whichever worker is free (found in review)."""
+    ids = ["s0", "g0", "s1", "s2", "g1", "s3"]
+    scheduler, nodes = _scheduler(ids, [], first=["g0", "g1"])
+    assert sorted(ids[node.sent[0]] for node in nodes.values()) == ["g0", "g1"]
+    done = _finish(scheduler, nodes)
     assert sorted(done["gw0"] + done["gw1"]) == list(range(len(ids)))  # each once
 
 

@@ -48,7 +48,7 @@ class CaseInfo:
     #: deselected, not skipped (plugin.py).
     needs: frozenset[str] = frozenset()
     #: The case sends generated examples (``explore``): its length grows with
-    #: ``--examples``. Under pytest-xdist such cases are handed out first (D63).
+    #: ``--examples``. Under pytest-xdist such cases are handed out first (D62).
     generated: bool = False
     #: The bracketed part of the id when one marker per parameter carries it
     #: (table-driven cases): ``""`` for none; None means pytest's parameter id.
