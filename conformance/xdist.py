@@ -305,16 +305,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     serve(config, roles)
     run = config.stash[RUN]
+    cases = [(item.nodeid, info) for item in session.items if (info := case_info(item))]
     plan = {
         "roles": sorted(roles),
-        "bound": [item.nodeid for item in session.items if (i := case_info(item)) and bound(i)],
+        "bound": [nodeid for nodeid, info in cases if bound(info)],
         # handed out first: a case that lasts as long as its examples, begun last, would
         # keep one worker busy while the others had nothing left (D62)
-        "first": [
-            item.nodeid
-            for item in session.items
-            if (i := case_info(item)) and i.generated and not bound(i)
-        ],
+        "first": [nodeid for nodeid, info in cases if info.generated and not bound(info)],
         "api_url": run.api.url if run.api is not None else None,
         "listener_url": run.listener.url if run.listener is not None else None,
     }

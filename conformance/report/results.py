@@ -227,10 +227,17 @@ def document(run: Run, s: Settings, finished: float) -> dict[str, Any]:
         }
     redacted: dict[str, Any] = redact_tree(document, s.secrets)
     redacted["cases"] = [
-        run.prepared[id(r)].case if id(r) in run.prepared else redact_tree(r.to_json(), s.secrets)
+        run.prepared[id(r)].case if id(r) in run.prepared else entry(r, s.secrets)
         for r in ordered
     ]
     return redacted
+
+
+def entry(result: CaseResult, secrets: list[str]) -> dict[str, Any]:
+    """``result``'s entry in results.json, redacted: made here whether it is made at the
+    end or as the result arrived (``prepare``), so the two cannot differ."""
+    made: dict[str, Any] = redact_tree(result.to_json(), secrets)
+    return made
 
 
 @dataclass(frozen=True)
@@ -248,7 +255,7 @@ def prepare(result: CaseResult, s: Settings) -> Prepared:
     run the next cases (D62); the report is then the same text, sooner."""
     from conformance.report.html import prepare as html_block
 
-    case = redact_tree(result.to_json(), s.secrets)
+    case = entry(result, s.secrets)
     element, html = html_block(case, redact(s.client_id, s.secrets))
     return Prepared(case, element, html)
 
