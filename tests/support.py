@@ -215,6 +215,13 @@ def free_port() -> int:
         return port
 
 
+def port_taken(run: SuiteRun) -> bool:
+    """Whether ``run`` ended before its cases because a port ``free_port`` chose was
+    taken by another process in the meantime (one ``ERROR:`` line, exit 4): a race of
+    the test's, not a finding, to be run again on another port."""
+    return run.returncode == 4 and "Address already in use" in run.stderr
+
+
 def client_args(port: int, command: str, *extra: str) -> list[str]:
     """The crm-client role on ``127.0.0.1:port`` with ``command`` as the CRM's, the
     test credentials, and waits short enough for a self-test."""
